@@ -1,0 +1,153 @@
+//! Generic key commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN.
+
+use super::flags::*;
+use super::{parse_i64, CommandSpec, Ctx};
+use crate::error;
+use crate::reply::Reply;
+use bytes::Bytes;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("del", -2, WRITE, &["keyspace", "write", "slow"], del)
+        .keys(1, -1, 1)
+        .doc("generic", "1.0.0", "Deletes one or more keys.")
+        .complexity("O(N) where N is the number of keys that will be removed.")
+        .usage("key ..."),
+    CommandSpec::new(
+        "unlink",
+        -2,
+        WRITE | FAST,
+        &["keyspace", "write", "fast"],
+        del,
+    )
+    .keys(1, -1, 1)
+    .doc(
+        "generic",
+        "4.0.0",
+        "Asynchronously deletes one or more keys.",
+    )
+    .complexity("O(1) for each key removed regardless of its size.")
+    .usage("key ..."),
+    CommandSpec::new(
+        "exists",
+        -2,
+        READONLY | FAST,
+        &["keyspace", "read", "fast"],
+        exists,
+    )
+    .keys(1, -1, 1)
+    .doc(
+        "generic",
+        "1.0.0",
+        "Determines whether one or more keys exist.",
+    )
+    .complexity("O(N) where N is the number of keys to check.")
+    .usage("key ..."),
+    CommandSpec::new(
+        "type",
+        2,
+        READONLY | FAST,
+        &["keyspace", "read", "fast"],
+        type_cmd,
+    )
+    .keys(1, 1, 1)
+    .doc(
+        "generic",
+        "1.0.0",
+        "Determines the type of value stored at a key.",
+    )
+    .usage("key"),
+    CommandSpec::new(
+        "keys",
+        2,
+        READONLY,
+        &["keyspace", "read", "slow", "dangerous"],
+        keys,
+    )
+    .doc(
+        "generic",
+        "1.0.0",
+        "Returns all key names that match a pattern.",
+    )
+    .complexity("O(N) with N being the number of keys in the database")
+    .usage("pattern:pattern"),
+    CommandSpec::new("scan", -2, READONLY, &["keyspace", "read", "slow"], scan)
+        .doc(
+            "generic",
+            "2.8.0",
+            "Iterates over the key names in the database.",
+        )
+        .complexity("O(1) for every call. O(N) for a complete iteration.")
+        .usage("cursor:integer [MATCH pattern:pattern] [COUNT count:integer] [TYPE type]"),
+];
+
+/// DEL / UNLINK key ...: the number of keys removed. (UNLINK frees nothing large enough yet
+/// to need a background thread, so both free in place.)
+fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let ks = &ctx.shared.keyspace;
+    let n = args[1..]
+        .iter()
+        .filter(|k| ks.remove(ctx.session.db, k))
+        .count();
+    Reply::Integer(n as i64)
+}
+
+/// EXISTS key ...: counts a key once per mention.
+fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let ks = &ctx.shared.keyspace;
+    let n = args[1..]
+        .iter()
+        .filter(|k| ks.exists(ctx.session.db, k))
+        .count();
+    Reply::Integer(n as i64)
+}
+
+fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    Reply::status(ctx.shared.keyspace.type_of(ctx.session.db, &args[1]))
+}
+
+fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let keys = ctx.shared.keyspace.keys(ctx.session.db, &args[1]);
+    Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(cursor) = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return Reply::error(error::INVALID_CURSOR);
+    };
+    let mut count = 10usize;
+    let mut pattern = None;
+    let mut type_filter = None;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Reply::error(error::SYNTAX);
+        };
+        let opt = args[i].to_ascii_lowercase();
+        match opt.as_slice() {
+            b"count" => match parse_i64(value) {
+                None => return Reply::error(error::NOT_INTEGER),
+                Some(n) if n < 1 => return Reply::error(error::SYNTAX),
+                Some(n) => count = n.min(1 << 20) as usize,
+            },
+            b"match" => pattern = Some(value.clone()).filter(|p| p.as_ref() != b"*"),
+            b"type" => type_filter = Some(String::from_utf8_lossy(value).into_owned()),
+            _ => return Reply::error(error::SYNTAX),
+        }
+        i += 2;
+    }
+    let page = ctx.shared.keyspace.scan(
+        ctx.session.db,
+        cursor,
+        count,
+        pattern.as_deref(),
+        type_filter.as_deref(),
+    );
+    Reply::Array(vec![
+        Reply::bulk(page.cursor.to_string()),
+        Reply::Array(page.keys.into_iter().map(Reply::Bulk).collect()),
+    ])
+}

@@ -1,0 +1,379 @@
+//! The command table: the single source of truth for every command, and dispatch.
+//!
+//! Each family file declares its commands in one `COMMANDS` list next to the handlers: name,
+//! arity (Redis convention: negative = at least), flags, ACL categories, key positions,
+//! documentation and the usage line COMMAND DOCS is built from. Dispatch, arity and
+//! unknown-command errors, the RESP2 subscribed-context rule, COMMAND / COMMAND INFO / DOCS /
+//! COUNT / LIST and CLIENT LIST's `cmd=` field all read this table. Adding a command is one
+//! entry plus one handler. A handler parses its arguments and returns a `Reply`; the data work
+//! lives in the store and pub/sub modules.
+
+pub mod client;
+pub mod connection;
+pub mod docs;
+pub mod introspection;
+pub mod keys;
+pub mod pubsub;
+pub mod server;
+pub mod strings;
+
+use crate::connection::Session;
+use crate::error;
+use crate::reply::Reply;
+use crate::server::Shared;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+/// What a handler sees: the server and the calling client's session.
+pub struct Ctx<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub session: &'a mut Session,
+}
+
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
+
+/// Command flags, named as COMMAND INFO reports them.
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+    pub const SENTINEL: u32 = 1 << 16;
+    /// Relay-internal: allowed while a RESP2 client is subscribed.
+    pub const SUBSCRIBED_OK: u32 = 1 << 31;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+        (SENTINEL, "sentinel"),
+    ];
+}
+
+/// One command or subcommand.
+pub struct CommandSpec {
+    /// Lower-case name; for a subcommand, the subcommand alone (`list` under `client`).
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: u32,
+    /// ACL categories without the `@`.
+    pub acl: &'static [&'static str],
+    /// First key, last key, step (Redis's legacy key positions); (0, 0, 0) = no keys.
+    pub keys: (i32, i32, i32),
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    /// Usage line, Redis help style: `channel [channel ...]`, `[COUNT count:integer]`.
+    pub usage: &'static str,
+    pub handler: Option<Handler>,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        acl: &'static [&'static str],
+        handler: Handler,
+    ) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            acl,
+            keys: (0, 0, 0),
+            group: "",
+            since: "1.0.0",
+            summary: "",
+            complexity: "O(1)",
+            usage: "",
+            handler: Some(handler),
+            subcommands: &[],
+        }
+    }
+
+    /// A container command (CLIENT, CONFIG, …) whose work is done by its subcommands.
+    pub const fn container(
+        name: &'static str,
+        acl: &'static [&'static str],
+        subs: &'static [CommandSpec],
+    ) -> Self {
+        CommandSpec {
+            name,
+            arity: -2,
+            flags: 0,
+            acl,
+            keys: (0, 0, 0),
+            group: "",
+            since: "1.0.0",
+            summary: "",
+            complexity: "Depends on subcommand.",
+            usage: "",
+            handler: None,
+            subcommands: subs,
+        }
+    }
+
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> Self {
+        self.keys = (first, last, step);
+        self
+    }
+
+    pub const fn doc(
+        mut self,
+        group: &'static str,
+        since: &'static str,
+        summary: &'static str,
+    ) -> Self {
+        self.group = group;
+        self.since = since;
+        self.summary = summary;
+        self
+    }
+
+    pub const fn complexity(mut self, c: &'static str) -> Self {
+        self.complexity = c;
+        self
+    }
+
+    pub const fn usage(mut self, u: &'static str) -> Self {
+        self.usage = u;
+        self
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn find_sub(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.subcommands
+            .iter()
+            .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// All commands, indexed by lower-case name; every spec (subcommands too) has a numeric id.
+pub struct CommandTable {
+    by_name: HashMap<&'static str, usize>,
+    specs: Vec<(&'static CommandSpec, String)>,
+    top_level: Vec<usize>,
+}
+
+const FAMILIES: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    client::COMMANDS,
+    server::COMMANDS,
+    introspection::COMMANDS,
+    keys::COMMANDS,
+    strings::COMMANDS,
+    pubsub::COMMANDS,
+];
+
+pub fn table() -> &'static CommandTable {
+    static TABLE: OnceLock<CommandTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = CommandTable {
+            by_name: HashMap::new(),
+            specs: Vec::new(),
+            top_level: Vec::new(),
+        };
+        for family in FAMILIES {
+            for spec in family.iter() {
+                let id = t.specs.len();
+                t.specs.push((spec, spec.name.to_string()));
+                t.by_name.insert(spec.name, id);
+                t.top_level.push(id);
+                for sub in spec.subcommands {
+                    t.specs.push((sub, format!("{}|{}", spec.name, sub.name)));
+                    t.by_name
+                        .insert(leak_fullname(spec.name, sub.name), t.specs.len() - 1);
+                }
+            }
+        }
+        t
+    })
+}
+
+fn leak_fullname(parent: &str, sub: &str) -> &'static str {
+    // Built once at start-up for the lifetime of the process.
+    Box::leak(format!("{parent}|{sub}").into_boxed_str())
+}
+
+impl CommandTable {
+    /// Look a command up by the name a client sent (any case).
+    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+        if name.len() > 64 {
+            return None;
+        }
+        let mut buf = [0u8; 64];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        let name = std::str::from_utf8(lower).ok()?;
+        self.by_name.get(name).map(|&id| (id, self.specs[id].0))
+    }
+
+    pub fn fullname(&self, id: usize) -> &str {
+        self.specs.get(id).map_or("NULL", |s| s.1.as_str())
+    }
+
+    pub fn get(&self, id: usize) -> Option<&'static CommandSpec> {
+        self.specs.get(id).map(|s| s.0)
+    }
+
+    pub fn top_level(&self) -> impl Iterator<Item = &'static CommandSpec> + '_ {
+        self.top_level.iter().map(|&id| self.specs[id].0)
+    }
+
+    pub fn count(&self) -> usize {
+        self.top_level.len()
+    }
+}
+
+/// Look up, validate and run one command.
+pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let t = table();
+    let Some(first) = args.first() else {
+        return Reply::None;
+    };
+    let Some((mut id, mut spec)) = t.lookup(first) else {
+        return Reply::Error(error::unknown_command(first, &args[1..]));
+    };
+    if !spec.subcommands.is_empty() && args.len() >= 2 {
+        match spec
+            .subcommands
+            .iter()
+            .position(|s| s.name.as_bytes().eq_ignore_ascii_case(&args[1]))
+        {
+            Some(pos) => {
+                // Subcommands are numbered right after their container.
+                id += 1 + pos;
+                spec = &spec.subcommands[pos];
+            }
+            None => return Reply::Error(error::unknown_subcommand(&args[1], spec.name)),
+        }
+    }
+    let argc = args.len() as i32;
+    if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
+        return Reply::Error(error::wrong_arity(t.fullname(id)));
+    }
+    let handle = &ctx.session.handle;
+    if ctx.session.resp == 2 && handle.is_pubsub() && !spec.has(flags::SUBSCRIBED_OK) {
+        return Reply::Error(error::subscribed_context(t.fullname(id)));
+    }
+    handle.last_cmd.store(id as u32, Ordering::Relaxed);
+    ctx.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+    match spec.handler {
+        Some(h) => h(ctx, args),
+        None => Reply::Error(error::wrong_arity(t.fullname(id))),
+    }
+}
+
+/// Parse an integer argument the way Redis's `string2ll` does.
+pub fn parse_i64(arg: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    if s.is_empty()
+        || s.starts_with('+')
+        || s.len() > 20
+        || (s.len() > 1 && s.starts_with('0'))
+        || s.starts_with("-0")
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A boolean-ish ON/OFF argument (`CLIENT NO-EVICT on`).
+pub fn on_off(arg: &[u8]) -> Option<bool> {
+    if arg.eq_ignore_ascii_case(b"on") {
+        Some(true)
+    } else if arg.eq_ignore_ascii_case(b"off") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The `HELP` reply of a container command: a status line per entry, like Redis's addReplyHelp.
+pub fn help_reply(container: &str, lines: &[&str]) -> Reply {
+    let mut out = vec![Reply::Status(
+        format!(
+            "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            container.to_ascii_uppercase()
+        )
+        .into(),
+    )];
+    out.extend(lines.iter().map(|l| Reply::Status(l.to_string().into())));
+    out.push(Reply::status("HELP"));
+    out.push(Reply::status("    Print this help."));
+    Reply::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_docs_and_a_valid_usage_line() {
+        for spec in table().top_level() {
+            let all = std::iter::once(spec).chain(spec.subcommands.iter());
+            for s in all {
+                assert!(
+                    !s.summary.is_empty() || !s.subcommands.is_empty(),
+                    "{} has no summary",
+                    s.name
+                );
+                assert!(
+                    docs::parse_usage(s.usage).is_ok(),
+                    "{} has a bad usage line",
+                    s.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive() {
+        assert!(table().lookup(b"PuBlIsH").is_some());
+        assert!(table().lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn integers_parse_like_redis() {
+        assert_eq!(parse_i64(b"12"), Some(12));
+        assert_eq!(parse_i64(b"-3"), Some(-3));
+        assert_eq!(parse_i64(b"+3"), None);
+        assert_eq!(parse_i64(b"03"), None);
+        assert_eq!(parse_i64(b" 3"), None);
+        assert_eq!(parse_i64(b"99999999999999999999"), None);
+    }
+}

@@ -1,0 +1,432 @@
+//! Configuration: one table of options behind the TOML file, the command line and CONFIG GET/SET.
+//!
+//! Every option is declared once in [`OPTIONS`] with its Redis name, default, whether CONFIG SET
+//! may change it at run time, and its documentation. The TOML loader, the clap flags
+//! (`--port 7000`), CONFIG GET (glob over names), CONFIG SET (several pairs, all or nothing) and
+//! CONFIG REWRITE all go through that table, so an option cannot exist in one place and not in
+//! another. Values are parsed with Redis's rules (memory units `kb`/`mb`/`gb`, `yes`/`no`).
+
+use std::path::PathBuf;
+
+/// Output buffer limits for one client class (`client-output-buffer-limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ObufLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+/// Client classes as Redis names them in `client-output-buffer-limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientClass {
+    Normal = 0,
+    Replica = 1,
+    Pubsub = 2,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: Vec<String>,
+    pub port: u16,
+    pub maxclients: u64,
+    pub timeout: u64,
+    pub tcp_keepalive: u64,
+    pub databases: u64,
+    pub loglevel: String,
+    pub logfile: String,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub obuf: [ObufLimit; 3],
+    pub save: String,
+    pub appendonly: bool,
+    pub maxmemory: u64,
+    /// The file this configuration was read from (CONFIG REWRITE writes it back).
+    pub config_file: Option<PathBuf>,
+}
+
+type Getter = fn(&Config) -> String;
+type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+/// One configuration option.
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub default: &'static str,
+    /// CONFIG SET may change it while running.
+    pub mutable: bool,
+    pub doc: &'static str,
+    pub get: Getter,
+    pub set: Setter,
+}
+
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "bind",
+        default: "127.0.0.1",
+        mutable: false,
+        doc: "Addresses to listen on, separated by spaces (\"0.0.0.0\" for every IPv4 interface).",
+        get: |c| c.bind.join(" "),
+        set: |c, v| {
+            let addrs: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+            if addrs.is_empty() {
+                return Err("Too many bind addresses specified.".into());
+            }
+            c.bind = addrs;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "port",
+        default: "6379",
+        mutable: false,
+        doc: "TCP port; 0 picks a free port (the log says which).",
+        get: |c| c.port.to_string(),
+        set: |c, v| {
+            c.port = parse_int(v, 0, 65535)? as u16;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "maxclients",
+        default: "10000",
+        mutable: true,
+        doc: "Connections beyond this many are answered `-ERR max number of clients reached` and closed.",
+        get: |c| c.maxclients.to_string(),
+        set: |c, v| {
+            c.maxclients = parse_int(v, 1, u32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "timeout",
+        default: "0",
+        mutable: true,
+        doc: "Close a connection idle for this many seconds (0 = never). Subscribers are never closed for idleness.",
+        get: |c| c.timeout.to_string(),
+        set: |c, v| {
+            c.timeout = parse_int(v, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "tcp-keepalive",
+        default: "300",
+        mutable: true,
+        doc: "Seconds between TCP keepalive probes on client sockets (0 = off).",
+        get: |c| c.tcp_keepalive.to_string(),
+        set: |c, v| {
+            c.tcp_keepalive = parse_int(v, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "databases",
+        default: "16",
+        mutable: false,
+        doc: "Number of logical databases (SELECT 0..databases-1).",
+        get: |c| c.databases.to_string(),
+        set: |c, v| {
+            c.databases = parse_int(v, 1, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "loglevel",
+        default: "notice",
+        mutable: true,
+        doc: "debug, verbose, notice or warning.",
+        get: |c| c.loglevel.clone(),
+        set: |c, v| {
+            let v = v.to_ascii_lowercase();
+            if !["debug", "verbose", "notice", "warning", "nothing"].contains(&v.as_str()) {
+                return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into());
+            }
+            c.loglevel = v;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "logfile",
+        default: "",
+        mutable: false,
+        doc: "Log to this file; empty logs to standard output.",
+        get: |c| c.logfile.clone(),
+        set: |c, v| {
+            c.logfile = v.to_string();
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "proto-max-bulk-len",
+        default: "512mb",
+        mutable: true,
+        doc: "Largest bulk string a request may carry.",
+        get: |c| c.proto_max_bulk_len.to_string(),
+        set: |c, v| {
+            c.proto_max_bulk_len = parse_memory(v)?.max(1024 * 1024);
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "client-query-buffer-limit",
+        default: "1gb",
+        mutable: true,
+        doc: "A client whose unparsed input exceeds this is disconnected.",
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, v| {
+            c.client_query_buffer_limit = parse_memory(v)?.max(1024 * 1024);
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "client-output-buffer-limit",
+        default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        mutable: true,
+        doc: "Per class (normal, replica, pubsub): hard limit, soft limit, soft seconds. A client over the hard limit, or over the soft limit for soft-seconds, is disconnected.",
+        get: |c| {
+            let [n, r, p] = c.obuf;
+            format!(
+                "normal {} {} {} slave {} {} {} pubsub {} {} {}",
+                n.hard, n.soft, n.soft_seconds, r.hard, r.soft, r.soft_seconds, p.hard, p.soft, p.soft_seconds
+            )
+        },
+        set: |c, v| {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            if words.is_empty() || words.len() % 4 != 0 {
+                return Err("Wrong number of arguments in buffer limit configuration.".into());
+            }
+            let mut obuf = c.obuf;
+            for chunk in words.chunks(4) {
+                let class = match chunk[0].to_ascii_lowercase().as_str() {
+                    "normal" => ClientClass::Normal,
+                    "slave" | "replica" => ClientClass::Replica,
+                    "pubsub" => ClientClass::Pubsub,
+                    _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                };
+                let hard = parse_memory(chunk[1]).map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())?;
+                let soft = parse_memory(chunk[2]).map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())?;
+                let secs = parse_int(chunk[3], 0, i64::MAX as u64).map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())?;
+                obuf[class as usize] = ObufLimit { hard, soft, soft_seconds: secs };
+            }
+            c.obuf = obuf;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "save",
+        default: "",
+        mutable: true,
+        doc: "Accepted for compatibility with tools that read it; Relay has no RDB snapshots.",
+        get: |c| c.save.clone(),
+        set: |c, v| {
+            c.save = v.to_string();
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "appendonly",
+        default: "no",
+        mutable: false,
+        doc: "Append-only file persistence (not yet available: always no).",
+        get: |c| yes_no(c.appendonly),
+        set: |c, v| {
+            if parse_bool(v)? {
+                return Err("the append-only file is not available in this version".into());
+            }
+            c.appendonly = false;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "maxmemory",
+        default: "0",
+        mutable: true,
+        doc: "Accepted for compatibility; Relay does not evict (0 = no limit).",
+        get: |c| c.maxmemory.to_string(),
+        set: |c, v| {
+            c.maxmemory = parse_memory(v)?;
+            Ok(())
+        },
+    },
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut c = Config {
+            bind: vec![],
+            port: 0,
+            maxclients: 0,
+            timeout: 0,
+            tcp_keepalive: 0,
+            databases: 0,
+            loglevel: String::new(),
+            logfile: String::new(),
+            proto_max_bulk_len: 0,
+            client_query_buffer_limit: 0,
+            obuf: [ObufLimit::default(); 3],
+            save: String::new(),
+            appendonly: false,
+            maxmemory: 0,
+            config_file: None,
+        };
+        for opt in OPTIONS {
+            // Defaults are literals in the table above; a failure is a bug caught by tests.
+            if let Err(e) = (opt.set)(&mut c, opt.default) {
+                panic!("bad default for {}: {e}", opt.name);
+            }
+        }
+        c
+    }
+}
+
+pub fn find_option(name: &str) -> Option<&'static OptionSpec> {
+    let lower = name.to_ascii_lowercase();
+    let canonical = match lower.as_str() {
+        "client-output-buffer-limit" => "client-output-buffer-limit",
+        other => other,
+    };
+    OPTIONS.iter().find(|o| o.name == canonical)
+}
+
+impl Config {
+    /// Set one option by name, as CONFIG SET, the TOML file and the CLI do.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let opt = find_option(name).ok_or_else(|| format!("Unknown option '{name}'"))?;
+        (opt.set)(self, value)
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        find_option(name).map(|o| (o.get)(self))
+    }
+
+    /// Load a TOML file: each key is an option name; values may be strings, integers or booleans.
+    pub fn load_file(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        for (key, value) in table {
+            let v = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => yes_no(b),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|i| match i {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => {
+                    return Err(format!(
+                        "config file {}: option '{key}' has an unsupported value {other}",
+                        path.display()
+                    ))
+                }
+            };
+            self.set(&key, &v)
+                .map_err(|e| format!("config file {}: option '{key}': {e}", path.display()))?;
+        }
+        self.config_file = Some(path.to_path_buf());
+        Ok(())
+    }
+
+    /// The file CONFIG REWRITE writes: every option, current value, with its documentation.
+    pub fn render_toml(&self) -> String {
+        let mut out = String::from("# Relay configuration (written by CONFIG REWRITE).\n");
+        for opt in OPTIONS {
+            out.push_str(&format!("\n# {}\n", opt.doc));
+            let value = (opt.get)(self);
+            out.push_str(&format!("{} = {}\n", opt.name, toml::Value::String(value)));
+        }
+        out
+    }
+}
+
+pub fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+pub fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+pub fn parse_int(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n: i128 = v
+        .trim()
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min as i128 || n > max as i128 {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n as u64)
+}
+
+/// Redis's `memtoull`: a number with an optional unit b, k, kb, m, mb, g, gb (case-insensitive).
+pub fn parse_memory(v: &str) -> Result<u64, String> {
+    let lower = v.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|ch: char| !ch.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err("argument must be a memory value".into()),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "argument must be a memory value".to_string())?;
+    n.checked_mul(mul)
+        .ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_redis() {
+        let c = Config::default();
+        assert_eq!(c.port, 6379);
+        assert_eq!(c.proto_max_bulk_len, 512 * 1024 * 1024);
+        assert_eq!(
+            c.obuf[ClientClass::Pubsub as usize],
+            ObufLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_seconds: 60
+            }
+        );
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("10kb").unwrap(), 10240);
+        assert_eq!(parse_memory("10k").unwrap(), 10000);
+        assert_eq!(parse_memory("1GB").unwrap(), 1 << 30);
+        assert!(parse_memory("ten").is_err());
+    }
+
+    #[test]
+    fn obuf_setting_changes_only_named_classes() {
+        let mut c = Config::default();
+        c.set("client-output-buffer-limit", "pubsub 1mb 0 0")
+            .unwrap();
+        assert_eq!(c.obuf[2].hard, 1 << 20);
+        assert_eq!(c.obuf[0], ObufLimit::default());
+        assert!(c.set("client-output-buffer-limit", "bogus 1 1 1").is_err());
+    }
+}

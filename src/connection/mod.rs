@@ -1,0 +1,304 @@
+//! One task per client connection: it owns the socket, the read buffer, the parser and the
+//! session, and is the only writer to its socket.
+//!
+//! The loop waits on four things at once: input (parsed and executed in order, every complete
+//! request of a read before the next read), room to write (queued output goes out with
+//! vectored writes, many replies per syscall), a wake-up from another task (pub/sub output or a
+//! close), and the idle timeout. Replies are appended to the shared output buffer as each
+//! command finishes, so they interleave correctly with deliveries pushed by publishers. The
+//! read buffer is released whenever it is drained, so an idle subscriber costs a few hundred
+//! bytes of buffers, not tens of kilobytes.
+
+pub mod client;
+pub mod codec;
+pub mod output;
+
+use crate::command::{self, Ctx};
+use crate::config::ClientClass;
+use crate::reply::Reply;
+use crate::server::Shared;
+use bytes::{Buf, Bytes, BytesMut};
+use client::ClientHandle;
+use codec::{ParserLimits, RequestParser};
+use std::collections::{HashSet, VecDeque};
+use std::io::IoSlice;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Smallest and largest read the connection asks the socket for.
+const READ_MIN: usize = 512;
+const READ_MAX: usize = 16 * 1024;
+const MAX_IOV: usize = 64;
+
+/// Per-client state owned by the connection task.
+pub struct Session {
+    pub handle: Arc<ClientHandle>,
+    pub resp: u8,
+    pub db: usize,
+    pub channels: HashSet<Bytes>,
+    pub patterns: HashSet<Bytes>,
+    pub shard_channels: HashSet<Bytes>,
+    /// CLIENT REPLY OFF.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP was the last command: suppress the next reply.
+    pub skip_next: bool,
+    /// Close once the queued output is written (QUIT, protocol errors, CLIENT KILL of self).
+    pub close_after_reply: bool,
+}
+
+impl Session {
+    pub fn new(handle: Arc<ClientHandle>) -> Self {
+        Session {
+            handle,
+            resp: 2,
+            db: 0,
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
+            reply_off: false,
+            skip_next: false,
+            close_after_reply: false,
+        }
+    }
+
+    /// Output-limit class: pubsub while subscribed to anything.
+    pub fn class(&self) -> ClientClass {
+        if self.handle.is_pubsub() {
+            ClientClass::Pubsub
+        } else {
+            ClientClass::Normal
+        }
+    }
+
+    /// Update the counters other tasks read (CLIENT LIST sub/psub/ssub, output class).
+    pub fn publish_subscription_counts(&self) {
+        let h = &self.handle;
+        h.subs.store(self.channels.len() as u32, Ordering::Relaxed);
+        h.psubs.store(self.patterns.len() as u32, Ordering::Relaxed);
+        h.ssubs
+            .store(self.shard_channels.len() as u32, Ordering::Relaxed);
+    }
+}
+
+enum Event {
+    Wake,
+    Wrote(std::io::Result<usize>),
+    Read(std::io::Result<usize>),
+    IdleTimeout,
+    Shutdown,
+}
+
+/// Serve one client until it disconnects, is killed, or the server shuts down.
+pub async fn serve<R, W>(mut rd: R, mut wr: W, handle: Arc<ClientHandle>, shared: Arc<Shared>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut session = Session::new(handle.clone());
+    let mut rbuf = BytesMut::new();
+    let mut parser = RequestParser::default();
+    let mut inflight: VecDeque<Bytes> = VecDeque::new();
+    let mut read_hint = READ_MIN;
+    let mut shutdown = shared.shutdown_signal();
+    let mut last_activity = tokio::time::Instant::now();
+
+    loop {
+        if handle.output.is_closing() || *shutdown.borrow() {
+            break;
+        }
+        handle.output.take(&mut inflight);
+        if inflight.is_empty() && session.close_after_reply {
+            break;
+        }
+        let reading = !session.close_after_reply;
+        if reading {
+            let want = parser.wanted(&rbuf).max(read_hint);
+            if rbuf.capacity() - rbuf.len() < want.min(READ_MIN) || rbuf.capacity() == 0 {
+                rbuf.reserve(want);
+            }
+        }
+        let idle_secs = shared.timeout.load(Ordering::Relaxed);
+        let idle_applies = idle_secs > 0 && !handle.is_pubsub();
+        let deadline = last_activity + Duration::from_secs(idle_secs);
+
+        let event = {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let n_iov = inflight
+                .iter()
+                .zip(iov.iter_mut())
+                .map(|(b, s)| *s = IoSlice::new(b))
+                .count();
+            tokio::select! {
+                biased;
+                _ = handle.output.wake.notified() => Event::Wake,
+                _ = shutdown.changed() => Event::Shutdown,
+                r = wr.write_vectored(&iov[..n_iov]), if n_iov > 0 => Event::Wrote(r),
+                r = rd.read_buf(&mut rbuf), if reading => Event::Read(r),
+                _ = tokio::time::sleep_until(deadline), if idle_applies => Event::IdleTimeout,
+            }
+        };
+
+        match event {
+            Event::Wake => {}
+            Event::Shutdown => break,
+            Event::IdleTimeout => {
+                tracing::debug!("Closing idle client id={}", handle.id);
+                break;
+            }
+            Event::Wrote(Ok(0)) | Event::Wrote(Err(_)) => break,
+            Event::Wrote(Ok(mut n)) => {
+                handle.output.written(n);
+                shared
+                    .stats
+                    .net_output
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                while n > 0 {
+                    let Some(front) = inflight.front_mut() else {
+                        break;
+                    };
+                    if front.len() <= n {
+                        n -= front.len();
+                        inflight.pop_front();
+                    } else {
+                        front.advance(n);
+                        n = 0;
+                    }
+                }
+            }
+            Event::Read(Ok(0)) | Event::Read(Err(_)) => break,
+            Event::Read(Ok(n)) => {
+                last_activity = tokio::time::Instant::now();
+                shared
+                    .stats
+                    .net_input
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                read_hint = if n >= read_hint {
+                    (read_hint * 2).min(READ_MAX)
+                } else {
+                    READ_MIN.max(n)
+                };
+                process_input(&shared, &mut session, &mut parser, &mut rbuf);
+                if rbuf.is_empty() && parser.held() == 0 {
+                    // Release the buffer between requests: idle clients hold no read memory.
+                    rbuf = BytesMut::new();
+                }
+                handle
+                    .qbuf
+                    .store(rbuf.len() + parser.held(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    // Drain what can still be written cheaply (QUIT's +OK, a protocol error) before closing.
+    if !handle.output.is_closing() {
+        handle.output.take(&mut inflight);
+        for chunk in inflight.drain(..) {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.flush().await;
+    }
+    let _ = wr.shutdown().await;
+    disconnect(&shared, &mut session);
+}
+
+/// Execute every complete request in `rbuf`.
+fn process_input(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    parser: &mut RequestParser,
+    rbuf: &mut BytesMut,
+) {
+    let limits = ParserLimits {
+        max_bulk_len: shared.proto_max_bulk_len.load(Ordering::Relaxed),
+        query_buffer_limit: shared.query_buffer_limit.load(Ordering::Relaxed),
+    };
+    while !session.close_after_reply && !session.handle.output.is_closing() {
+        match parser.parse(rbuf, &limits) {
+            Ok(Some(args)) => {
+                if args.is_empty() {
+                    continue;
+                }
+                let now = shared.limits.now_ms();
+                session
+                    .handle
+                    .last_interaction_ms
+                    .store(now, Ordering::Relaxed);
+                let skip_this = std::mem::take(&mut session.skip_next);
+                let reply = command::dispatch(&mut Ctx { shared, session }, &args);
+                if !(session.reply_off || skip_this) {
+                    send(shared, session, &reply);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                match e.reply_text() {
+                    Some(text) => {
+                        tracing::info!(
+                            "Protocol error ({text}) from client id={} addr={}",
+                            session.handle.id,
+                            session.handle.addr
+                        );
+                        send(shared, session, &Reply::Error(text.into()));
+                    }
+                    None => {
+                        shared
+                            .stats
+                            .query_buffer_limit_disconnections
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "Closing client that reached max query buffer length: id={} addr={}",
+                            session.handle.id,
+                            session.handle.addr
+                        );
+                        session.handle.output.close();
+                    }
+                }
+                session.close_after_reply = true;
+                rbuf.clear();
+            }
+        }
+    }
+}
+
+/// Queue one reply for this client, enforcing its output limit.
+pub fn send(shared: &Shared, session: &Session, reply: &Reply) {
+    if matches!(reply, Reply::None) {
+        return;
+    }
+    let limit = shared.limits.get(session.class());
+    let check = session.handle.output.push_own(
+        |out| reply.encode(session.resp, out),
+        limit,
+        shared.limits.now_ms(),
+    );
+    shared.limits.enforce(&session.handle, check);
+}
+
+/// Forget a departed client everywhere.
+fn disconnect(shared: &Shared, session: &mut Session) {
+    let id = session.handle.id;
+    for ch in session.channels.drain() {
+        shared
+            .pubsub
+            .unsubscribe(crate::pubsub::Kind::Channel, id, &ch);
+    }
+    for ch in session.shard_channels.drain() {
+        shared
+            .pubsub
+            .unsubscribe(crate::pubsub::Kind::Shard, id, &ch);
+    }
+    for p in session.patterns.drain() {
+        shared.pubsub.punsubscribe(id, &p);
+    }
+    session.publish_subscription_counts();
+    shared.clients.remove(id);
+    tracing::debug!(
+        "Client closed connection id={} addr={}",
+        id,
+        session.handle.addr
+    );
+}

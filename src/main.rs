@@ -1,0 +1,145 @@
+//! `relay-server`: parse the command line and configuration, start the server, wait for a
+//! signal or SHUTDOWN.
+
+use clap::{Arg, ArgAction, Command};
+use relay::config::{Config, OPTIONS};
+use std::process::ExitCode;
+
+fn cli() -> Command {
+    let mut cmd = Command::new("relay-server")
+        .version(relay::RELAY_VERSION)
+        .about("A message broker that speaks the Redis protocol")
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .short('c')
+                .value_name("FILE")
+                .help("TOML configuration file; command-line options override it"),
+        );
+    // One flag per configuration option, generated from the same table as CONFIG GET/SET.
+    for opt in OPTIONS {
+        cmd = cmd.arg(
+            Arg::new(opt.name)
+                .long(opt.name)
+                .value_name("VALUE")
+                .action(ArgAction::Set)
+                .allow_hyphen_values(true)
+                .help(format!("{} [default: {:?}]", opt.doc, opt.default)),
+        );
+    }
+    cmd
+}
+
+fn load_config() -> Result<Config, String> {
+    let matches = cli().get_matches();
+    let mut config = Config::default();
+    if let Some(path) = matches.get_one::<String>("config") {
+        config.load_file(std::path::Path::new(path))?;
+    }
+    for opt in OPTIONS {
+        if let Some(v) = matches.get_one::<String>(opt.name) {
+            config
+                .set(opt.name, v)
+                .map_err(|e| format!("--{}: {e}", opt.name))?;
+        }
+    }
+    Ok(config)
+}
+
+fn init_logging(config: &Config) -> Result<(), String> {
+    let level = match config.loglevel.as_str() {
+        "debug" => "debug",
+        "verbose" => "info",
+        "notice" => "info",
+        "nothing" => "off",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("relay={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if config.logfile.is_empty() {
+        builder.init();
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.logfile)
+            .map_err(|e| format!("Can't open the log file {}: {e}", config.logfile))?;
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("*** FATAL CONFIG ERROR *** {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = init_logging(&config) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        tracing::info!(
+            "Relay {} starting (Redis {} compatible), pid {}",
+            relay::RELAY_VERSION,
+            relay::REDIS_COMPAT_VERSION,
+            std::process::id()
+        );
+        let handle = match relay::Server::start(config).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let shared = handle.shared.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::warn!("Received shutdown signal, scheduling shutdown...");
+            shared.request_shutdown();
+        });
+        handle.stopped().await;
+        tracing::warn!("Relay is now ready to exit, bye bye...");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

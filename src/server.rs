@@ -1,0 +1,291 @@
+//! Listeners, the accept loop, maxclients, and shutdown; `Shared`, the state every task sees.
+//!
+//! `Server::start` binds every `bind` address on `port` (0 picks a free port), then serves
+//! until `shutdown` is requested (SIGINT/SIGTERM in the binary, the SHUTDOWN command, or
+//! `ServerHandle::shutdown` in tests). Nothing here is global: tests start many servers in one
+//! process.
+
+use crate::config::Config;
+use crate::connection::client::{ClientHandle, ClientRegistry};
+use crate::connection::output::OutputLimits;
+use crate::pubsub::PubSub;
+use crate::store::Keyspace;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Counters behind INFO stats.
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands: AtomicU64,
+    pub net_input: AtomicU64,
+    pub net_output: AtomicU64,
+    pub query_buffer_limit_disconnections: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+}
+
+impl Stats {
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for c in [
+            &self.connections_received,
+            &self.rejected_connections,
+            &self.commands,
+            &self.net_input,
+            &self.net_output,
+            &self.query_buffer_limit_disconnections,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// State shared by every connection of one server.
+pub struct Shared {
+    pub config: RwLock<Config>,
+    pub limits: OutputLimits,
+    pub proto_max_bulk_len: AtomicU64,
+    pub query_buffer_limit: AtomicU64,
+    pub maxclients: AtomicU64,
+    pub timeout: AtomicU64,
+    pub clients: ClientRegistry,
+    pub pubsub: PubSub,
+    pub keyspace: Keyspace,
+    pub stats: Stats,
+    pub run_id: String,
+    pub started: Instant,
+    pub started_unix: u64,
+    pub tcp_port: AtomicU64,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Shared> {
+        let (shutdown_tx, _) = watch::channel(false);
+        let shared = Shared {
+            limits: OutputLimits::new(config.obuf),
+            proto_max_bulk_len: AtomicU64::new(0),
+            query_buffer_limit: AtomicU64::new(0),
+            maxclients: AtomicU64::new(0),
+            timeout: AtomicU64::new(0),
+            clients: ClientRegistry::default(),
+            pubsub: PubSub::default(),
+            keyspace: Keyspace::new(config.databases as usize),
+            stats: Stats::default(),
+            run_id: make_run_id(),
+            started: Instant::now(),
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            tcp_port: AtomicU64::new(config.port as u64),
+            config: RwLock::new(config),
+            shutdown_tx,
+        };
+        shared.apply_config();
+        Arc::new(shared)
+    }
+
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Copy the settings read on hot paths into their atomics (after start and CONFIG SET).
+    pub fn apply_config(&self) {
+        let c = self.config();
+        self.limits.set(c.obuf);
+        self.proto_max_bulk_len
+            .store(c.proto_max_bulk_len, Ordering::Relaxed);
+        self.query_buffer_limit
+            .store(c.client_query_buffer_limit, Ordering::Relaxed);
+        self.maxclients.store(c.maxclients, Ordering::Relaxed);
+        self.timeout.store(c.timeout, Ordering::Relaxed);
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    /// Ask every listener and connection to stop.
+    pub fn request_shutdown(&self) {
+        self.shutdown_tx.send_replace(true);
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+fn make_run_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let mut id = String::with_capacity(40);
+    for i in 0..3u64 {
+        id.push_str(&format!("{:016x}", RandomState::new().hash_one(i)));
+    }
+    id.truncate(40);
+    id
+}
+
+/// A running server.
+pub struct ServerHandle {
+    pub shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The first bound address (tests connect here).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn shutdown(&self) {
+        self.shared.request_shutdown();
+    }
+
+    /// Wait until the server has stopped accepting (after a shutdown request).
+    pub async fn stopped(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+pub struct Server;
+
+impl Server {
+    /// Bind and start serving on the current tokio runtime.
+    pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
+        let bind = config.bind.clone();
+        let port = config.port;
+        let shared = Shared::new(config);
+        let mut listeners = Vec::new();
+        let mut chosen_port = port;
+        for host in &bind {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let addr = format!(
+                "{}:{}",
+                if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.to_string()
+                },
+                chosen_port
+            );
+            let listener = TcpListener::bind(&addr).await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {addr}: {e}"),
+                )
+            })?;
+            chosen_port = listener.local_addr()?.port();
+            listeners.push(listener);
+        }
+        shared.tcp_port.store(chosen_port as u64, Ordering::Relaxed);
+        let addrs = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect::<Vec<_>>();
+        let tasks = listeners
+            .into_iter()
+            .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
+            .collect();
+        for a in &addrs {
+            tracing::info!("Ready to accept connections tcp on {a}");
+        }
+        Ok(ServerHandle {
+            shared,
+            addrs,
+            tasks,
+        })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => accept(stream, peer, &shared),
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("Accepting client connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn accept(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    shared
+        .stats
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    if shared.clients.len() as u64 >= shared.maxclients.load(Ordering::Relaxed) {
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "Error registering fd event for the new client: max number of clients reached ({peer})"
+        );
+        tokio::spawn(async move {
+            let mut stream = stream;
+            let _ = stream
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+            let _ = stream.shutdown().await;
+        });
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let keepalive = shared.config().tcp_keepalive;
+    if keepalive > 0 {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(keepalive))
+            .with_interval(Duration::from_secs((keepalive / 3).max(1)));
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
+    let fd = fd_of(&stream);
+    let id = shared.clients.next_id();
+    let handle = Arc::new(ClientHandle::new(
+        id,
+        Some(peer),
+        stream.local_addr().ok(),
+        fd,
+        shared.limits.now_ms(),
+    ));
+    shared.clients.insert(handle.clone());
+    let (rd, wr) = stream.into_split();
+    tokio::spawn(crate::connection::serve(rd, wr, handle, shared.clone()));
+}
+
+#[cfg(unix)]
+fn fd_of(stream: &TcpStream) -> i64 {
+    use std::os::fd::AsRawFd;
+    stream.as_raw_fd() as i64
+}
+
+#[cfg(not(unix))]
+fn fd_of(_: &TcpStream) -> i64 {
+    -1
+}
