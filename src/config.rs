@@ -413,6 +413,28 @@ mod tests {
     }
 
     #[test]
+    fn shipped_config_file_lists_every_option_at_its_default() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/relay.toml");
+        let mut from_file = Config::default();
+        from_file.load_file(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let defaults = Config::default();
+        for opt in OPTIONS {
+            assert!(
+                text.contains(&format!("\n{} = ", opt.name)),
+                "config/relay.toml lacks {}",
+                opt.name
+            );
+            assert_eq!(
+                (opt.get)(&from_file),
+                (opt.get)(&defaults),
+                "{} differs from its default",
+                opt.name
+            );
+        }
+    }
+
+    #[test]
     fn memory_units() {
         assert_eq!(parse_memory("10kb").unwrap(), 10240);
         assert_eq!(parse_memory("10k").unwrap(), 10000);

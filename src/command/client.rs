@@ -31,7 +31,7 @@ const SUBS: &[CommandSpec] = &[
     CommandSpec::new("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CONN, kill)
         .doc("connection", "2.4.0", "Terminates open connections.")
         .complexity("O(N) where N is the number of client connections")
-        .usage("(ip:port|(([ID client-id:integer]|[TYPE (NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)]|[USER username]|[ADDR ip:port]|[LADDR ip:port]|[SKIPME (YES|NO)]) ...))"),
+        .usage("(ip-port|(([ID client-id:integer]|[TYPE (NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)]|[USER username]|[ADDR ip-port]|[LADDR ip-port]|[SKIPME (YES|NO)]) ...))"),
     CommandSpec::new("reply", 3, NOSCRIPT | LOADING | STALE, SLOW_CONN, reply)
         .doc("connection", "3.2.0", "Instructs the server whether to reply to commands.")
         .usage("(ON|OFF|SKIP)"),
