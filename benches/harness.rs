@@ -1,1 +1,543 @@
-fn main() {}
+//! `relay-bench`: identical workloads against relay-server and redis-server, alternately, in
+//! one run, printing each figure and the ratio (above 1.0 = Relay better).
+//!
+//! Run from a release build so the relay-server beside this binary is a release build too:
+//!
+//! ```sh
+//! cargo build --release && target/release/relay-bench [--seconds 3] [--only NAME]
+//! ```
+//!
+//! The load generator runs in this process on one thread; both servers get the same machine.
+//! Pub/sub frames in a workload have a fixed size (fixed-width channel names and payloads),
+//! so subscribers find message boundaries by arithmetic and read the publish timestamp each
+//! payload carries to measure publish→delivery latency.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Target {
+    name: &'static str,
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(name: &'static str) -> Target {
+    let port = free_port();
+    let child = if name == "relay" {
+        let exe = std::env::current_exe()
+            .unwrap()
+            .with_file_name("relay-server");
+        Command::new(exe)
+            .args(["--port", &port.to_string(), "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("relay-server beside relay-bench (cargo build --release)")
+    } else {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--loglevel",
+                "warning",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH")
+    };
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Target { name, child, addr };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{name} did not start");
+}
+
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn cmd(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+async fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).await.expect("connect");
+    s.set_nodelay(true).ok();
+    s
+}
+
+/// Send `wire` and wait until `lines` reply lines have arrived.
+async fn roundtrip(s: &mut TcpStream, wire: &[u8], lines: usize, buf: &mut [u8]) {
+    s.write_all(wire).await.expect("write");
+    let mut seen = 0;
+    while seen < lines {
+        let n = s.read(buf).await.expect("read");
+        assert!(n > 0, "server closed the connection");
+        seen += memchr::memchr_iter(b'\n', &buf[..n]).count();
+    }
+}
+
+/// Subscribe `s` with `command` to `names` and swallow the confirmations.
+async fn subscribe(s: &mut TcpStream, command: &[u8], names: &[String]) {
+    let mut args: Vec<&[u8]> = vec![command];
+    args.extend(names.iter().map(|n| n.as_bytes()));
+    let mut buf = vec![0u8; 65536];
+    // Each confirmation is 7 lines: *3, $N, kind, $N, name, :count (6) — count newlines.
+    roundtrip(s, &cmd(&args), names.len() * 6, &mut buf).await;
+}
+
+fn now_ns(epoch: Instant) -> u64 {
+    epoch.elapsed().as_nanos() as u64
+}
+
+const TS_WIDTH: usize = 20;
+
+/// Publishers: `clients` connections, each sending `pipeline` PUBLISHes per round trip to
+/// channels from `channels` (round robin), each payload a zero-padded timestamp.
+async fn publish_load(
+    addr: SocketAddr,
+    clients: usize,
+    pipeline: usize,
+    channels: Arc<Vec<String>>,
+    epoch: Instant,
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    let published = Arc::new(AtomicU64::new(0));
+    let mut tasks = vec![];
+    for c in 0..clients {
+        let (published, channels, stop) = (published.clone(), channels.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(addr).await;
+            let mut buf = vec![0u8; 65536];
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let mut wire = Vec::with_capacity(pipeline * 64);
+                for _ in 0..pipeline {
+                    let ts = format!("{:0width$}", now_ns(epoch), width = TS_WIDTH);
+                    wire.extend(cmd(&[
+                        b"PUBLISH",
+                        channels[i % channels.len()].as_bytes(),
+                        ts.as_bytes(),
+                    ]));
+                    i += 1;
+                }
+                roundtrip(&mut s, &wire, pipeline, &mut buf).await;
+                published.fetch_add(pipeline as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    published.load(Ordering::Relaxed)
+}
+
+/// A subscriber reading fixed-size frames; counts them and samples latency.
+fn spawn_reader(
+    mut s: TcpStream,
+    frame_len: usize,
+    ts_offset: usize,
+    epoch: Instant,
+    delivered: Arc<AtomicU64>,
+    lat: Arc<Mutex<Vec<u32>>>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut carry = 0usize; // bytes of a partial frame at the start of the stream position
+        let mut samples = Vec::new();
+        let mut n_frames = 0u64;
+        let mut pending: Vec<u8> = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let n = match tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => n,
+                Err(_) => continue,
+            };
+            pending.extend_from_slice(&buf[..n]);
+            let whole = pending.len() / frame_len;
+            for f in 0..whole {
+                n_frames += 1;
+                if n_frames % 8 == 0 {
+                    let start = f * frame_len + ts_offset;
+                    if let Some(ts) = std::str::from_utf8(&pending[start..start + TS_WIDTH])
+                        .ok()
+                        .and_then(|t| t.parse::<u64>().ok())
+                    {
+                        samples.push(((now_ns(epoch).saturating_sub(ts)) / 1000) as u32);
+                    }
+                }
+            }
+            pending.drain(..whole * frame_len);
+            carry = pending.len();
+            delivered.fetch_add(whole as u64, Ordering::Relaxed);
+        }
+        let _ = carry;
+        lat.lock().unwrap().extend(samples);
+    })
+}
+
+fn message_frame_len(kind: &str, pattern: Option<&str>, channel: &str) -> (usize, usize) {
+    let bulk = |s: &str| format!("${}\r\n{}\r\n", s.len(), s);
+    let mut head = format!("*{}\r\n", if pattern.is_some() { 4 } else { 3 });
+    head += &bulk(kind);
+    if let Some(p) = pattern {
+        head += &bulk(p);
+    }
+    head += &bulk(channel);
+    head += &format!("${TS_WIDTH}\r\n");
+    (head.len() + TS_WIDTH + 2, head.len())
+}
+
+struct Figures {
+    published_per_sec: f64,
+    delivered_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn percentile(v: &mut [u32], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p) as usize] as f64
+}
+
+/// Subscribers on `sub_names` (one connection each, or `per_conn` names per connection) with
+/// `sub_cmd`, publishers on `pub_channels`; measure for `secs`.
+#[allow(clippy::too_many_arguments)]
+async fn pubsub_run(
+    addr: SocketAddr,
+    sub_cmd: &str,
+    subscribers: Vec<Vec<String>>,
+    frame: (usize, usize),
+    pub_channels: Vec<String>,
+    publishers: usize,
+    pipeline: usize,
+    secs: f64,
+) -> Figures {
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = vec![];
+    for names in &subscribers {
+        let mut s = connect(addr).await;
+        subscribe(&mut s, sub_cmd.as_bytes(), names).await;
+        readers.push(spawn_reader(
+            s,
+            frame.0,
+            frame.1,
+            epoch,
+            delivered.clone(),
+            lat.clone(),
+            stop.clone(),
+        ));
+    }
+    let pub_stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(publish_load(
+        addr,
+        publishers,
+        pipeline,
+        Arc::new(pub_channels),
+        epoch,
+        pub_stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs_f64(secs * 0.2)).await;
+    let (d0, t0) = (delivered.load(Ordering::Relaxed), Instant::now());
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let (d1, t1) = (delivered.load(Ordering::Relaxed), Instant::now());
+    pub_stop.store(true, Ordering::Relaxed);
+    let published = load.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        let _ = r.await;
+    }
+    let elapsed = (t1 - t0).as_secs_f64();
+    let mut samples = std::mem::take(&mut *lat.lock().unwrap());
+    Figures {
+        published_per_sec: published as f64 / (epoch.elapsed().as_secs_f64() - 0.3).max(0.001),
+        delivered_per_sec: (d1 - d0) as f64 / elapsed,
+        p50_us: percentile(&mut samples, 0.50),
+        p99_us: percentile(&mut samples, 0.99),
+    }
+}
+
+/// PUBLISH throughput with no subscriber: `clients` connections at `pipeline`.
+async fn publish_rate(addr: SocketAddr, clients: usize, pipeline: usize, secs: f64) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let epoch = Instant::now();
+    let load = tokio::spawn(publish_load(
+        addr,
+        clients,
+        pipeline,
+        Arc::new(vec!["bench:nobody".to_string()]),
+        epoch,
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = load.await.unwrap();
+    n as f64 / epoch.elapsed().as_secs_f64()
+}
+
+/// Server RSS growth per idle subscribed connection.
+async fn memory_per_subscriber(t: &Target, n: usize) -> f64 {
+    let before = rss(t.child.id());
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = connect(t.addr).await;
+        subscribe(&mut s, b"SUBSCRIBE", &[format!("idle:{i:06}")]).await;
+        conns.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss(t.child.id());
+    drop(conns);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (after.saturating_sub(before)) as f64 / n as f64
+}
+
+struct Row {
+    name: String,
+    unit: &'static str,
+    redis: f64,
+    relay: f64,
+    higher_is_better: bool,
+}
+
+fn print_rows(rows: &[Row]) {
+    println!("| workload | redis-server | relay | ratio (relay vs redis, >1 = relay better) |");
+    println!("|---|---:|---:|---:|");
+    for r in rows {
+        let ratio = if r.higher_is_better {
+            r.relay / r.redis
+        } else {
+            r.redis / r.relay
+        };
+        println!(
+            "| {} | {:.0} {} | {:.0} {} | {:.2} |",
+            r.name, r.redis, r.unit, r.relay, r.unit, ratio
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let secs: f64 = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(3.0);
+    let only: Option<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let targets = [start("redis"), start("relay")];
+    let version = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!(
+        "relay-bench: {secs}s per measurement, load generator on 1 thread, {} cores; {version}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    let mut rows: Vec<Row> = vec![];
+    let mut add = |rows: &mut Vec<Row>,
+                   name: &str,
+                   unit: &'static str,
+                   higher: bool,
+                   f: &mut dyn FnMut(&Target) -> f64| {
+        if !wanted(name) {
+            return;
+        }
+        let redis = f(&targets[0]);
+        let relay = f(&targets[1]);
+        eprintln!("  {name}: redis {redis:.1} {unit}, relay {relay:.1} {unit}");
+        rows.push(Row {
+            name: name.into(),
+            unit,
+            redis,
+            relay,
+            higher_is_better: higher,
+        });
+    };
+
+    for pipeline in [1usize, 16] {
+        add(
+            &mut rows,
+            &format!("PUBLISH, 50 clients, pipeline {pipeline}"),
+            "msg/s",
+            true,
+            &mut |t| rt.block_on(publish_rate(t.addr, 50, pipeline, secs)),
+        );
+    }
+
+    let fanout = |t: &Target| {
+        let frame = message_frame_len("message", None, "fan");
+        rt.block_on(pubsub_run(
+            t.addr,
+            "SUBSCRIBE",
+            (0..100).map(|_| vec!["fan".to_string()]).collect(),
+            frame,
+            vec!["fan".into()],
+            4,
+            1,
+            secs,
+        ))
+    };
+    let mut fan_cache: Vec<Figures> = vec![];
+    if wanted("fan-out") {
+        for t in &targets {
+            fan_cache.push(fanout(t));
+        }
+        let (r, l) = (&fan_cache[0], &fan_cache[1]);
+        eprintln!(
+            "  fan-out: redis {:.0}/s p50 {}us p99 {}us; relay {:.0}/s p50 {}us p99 {}us",
+            r.delivered_per_sec, r.p50_us, r.p99_us, l.delivered_per_sec, l.p50_us, l.p99_us
+        );
+        rows.push(Row {
+            name: "fan-out 1 channel x 100 subscribers: delivered".into(),
+            unit: "msg/s",
+            redis: r.delivered_per_sec,
+            relay: l.delivered_per_sec,
+            higher_is_better: true,
+        });
+        rows.push(Row {
+            name: "fan-out 1 x 100: publish→delivery p50".into(),
+            unit: "µs",
+            redis: r.p50_us,
+            relay: l.p50_us,
+            higher_is_better: false,
+        });
+        rows.push(Row {
+            name: "fan-out 1 x 100: publish→delivery p99".into(),
+            unit: "µs",
+            redis: r.p99_us,
+            relay: l.p99_us,
+            higher_is_better: false,
+        });
+    }
+
+    add(
+        &mut rows,
+        "1,000 channels x 1 subscriber: delivered",
+        "msg/s",
+        true,
+        &mut |t| {
+            let channels: Vec<String> = (0..1000).map(|i| format!("ch:{i:04}")).collect();
+            let frame = message_frame_len("message", None, "ch:0000");
+            rt.block_on(pubsub_run(
+                t.addr,
+                "SUBSCRIBE",
+                channels.iter().map(|c| vec![c.clone()]).collect(),
+                frame,
+                channels.clone(),
+                50,
+                16,
+                secs,
+            ))
+            .delivered_per_sec
+        },
+    );
+
+    add(
+        &mut rows,
+        "10 subscribers on one pattern: delivered",
+        "msg/s",
+        true,
+        &mut |t| {
+            let frame = message_frame_len("pmessage", Some("events.*"), "events.x");
+            rt.block_on(pubsub_run(
+                t.addr,
+                "PSUBSCRIBE",
+                (0..10).map(|_| vec!["events.*".to_string()]).collect(),
+                frame,
+                vec!["events.x".into()],
+                50,
+                16,
+                secs,
+            ))
+            .delivered_per_sec
+        },
+    );
+
+    add(
+        &mut rows,
+        "PUBLISH with 10,000 non-matching patterns, 50 clients, pipeline 16",
+        "msg/s",
+        true,
+        &mut |t| {
+            rt.block_on(async {
+                let mut holder = connect(t.addr).await;
+                let patterns: Vec<String> =
+                    (0..10_000).map(|i| format!("tenant:{i:05}:*")).collect();
+                for chunk in patterns.chunks(1000) {
+                    subscribe(&mut holder, b"PSUBSCRIBE", chunk).await;
+                }
+                let rate = publish_rate(t.addr, 50, 16, secs).await;
+                drop(holder);
+                rate
+            })
+        },
+    );
+
+    add(
+        &mut rows,
+        "memory per idle subscribed connection (RSS)",
+        "bytes",
+        false,
+        &mut |t| rt.block_on(memory_per_subscriber(t, 5000)),
+    );
+
+    println!();
+    print_rows(&rows);
+    for t in &targets {
+        let _ = t.name;
+    }
+}

@@ -29,6 +29,7 @@ pub struct Config {
     pub bind: Vec<String>,
     pub port: u16,
     pub maxclients: u64,
+    pub io_threads: u64,
     pub timeout: u64,
     pub tcp_keepalive: u64,
     pub databases: u64,
@@ -93,6 +94,17 @@ pub const OPTIONS: &[OptionSpec] = &[
         get: |c| c.maxclients.to_string(),
         set: |c, v| {
             c.maxclients = parse_int(v, 1, u32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "io-threads",
+        default: "1",
+        mutable: false,
+        doc: "Threads serving connections. 1 (as Redis) runs every connection on one thread, which is fastest when clients share the machine; more spread connections over that many cores.",
+        get: |c| c.io_threads.to_string(),
+        set: |c, v| {
+            c.io_threads = parse_int(v, 1, 128)?;
             Ok(())
         },
     },
@@ -255,6 +267,7 @@ impl Default for Config {
             bind: vec![],
             port: 0,
             maxclients: 0,
+            io_threads: 1,
             timeout: 0,
             tcp_keepalive: 0,
             databases: 0,

@@ -121,6 +121,9 @@ impl Shared {
     /// Ask every listener and connection to stop.
     pub fn request_shutdown(&self) {
         self.shutdown_tx.send_replace(true);
+        for client in self.clients.snapshot() {
+            client.output.close();
+        }
     }
 
     pub fn uptime(&self) -> Duration {

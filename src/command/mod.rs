@@ -181,9 +181,33 @@ impl CommandSpec {
     }
 }
 
+/// FNV-1a: the command table's keys are fixed, so a fast non-keyed hash is safe here.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf29ce484222325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+
 /// All commands, indexed by lower-case name; every spec (subcommands too) has a numeric id.
 pub struct CommandTable {
-    by_name: HashMap<&'static str, usize>,
+    by_name: HashMap<&'static str, usize, FnvBuild>,
     specs: Vec<(&'static CommandSpec, String)>,
     top_level: Vec<usize>,
 }
@@ -202,7 +226,7 @@ pub fn table() -> &'static CommandTable {
     static TABLE: OnceLock<CommandTable> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t = CommandTable {
-            by_name: HashMap::new(),
+            by_name: HashMap::default(),
             specs: Vec::new(),
             top_level: Vec::new(),
         };

@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Smallest and largest read the connection asks the socket for.
-const READ_MIN: usize = 512;
+const READ_MIN: usize = 4096;
 const READ_MAX: usize = 16 * 1024;
 const MAX_IOV: usize = 64;
 
@@ -87,7 +87,46 @@ enum Event {
     Wrote(std::io::Result<usize>),
     Read(std::io::Result<usize>),
     IdleTimeout,
-    Shutdown,
+}
+
+/// One non-blocking vectored write attempt; `None` if the socket is not writable now.
+fn write_now<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    inflight: &VecDeque<Bytes>,
+) -> Option<std::io::Result<usize>> {
+    let mut iov = [IoSlice::new(&[]); MAX_IOV];
+    let n_iov = inflight
+        .iter()
+        .zip(iov.iter_mut())
+        .map(|(b, s)| *s = IoSlice::new(b))
+        .count();
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(wr).poll_write_vectored(&mut cx, &iov[..n_iov]) {
+        std::task::Poll::Ready(r) => Some(r),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// `n` bytes of `inflight` reached the socket.
+fn consumed(shared: &Shared, handle: &ClientHandle, inflight: &mut VecDeque<Bytes>, mut n: usize) {
+    handle.output.written(n);
+    shared
+        .stats
+        .net_output
+        .fetch_add(n as u64, Ordering::Relaxed);
+    while n > 0 {
+        let Some(front) = inflight.front_mut() else {
+            break;
+        };
+        if front.len() <= n {
+            n -= front.len();
+            inflight.pop_front();
+        } else {
+            front.advance(n);
+            n = 0;
+        }
+    }
 }
 
 /// Serve one client until it disconnects, is killed, or the server shuts down.
@@ -101,15 +140,28 @@ where
     let mut parser = RequestParser::default();
     let mut inflight: VecDeque<Bytes> = VecDeque::new();
     let mut read_hint = READ_MIN;
-    let mut shutdown = shared.shutdown_signal();
-    let mut last_activity = tokio::time::Instant::now();
+    // Both stay registered across iterations: no re-registration cost per request.
+    let mut wake = std::pin::pin!(handle.output.wake.notified());
+    let mut idle = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+    let mut idle_deadline = None;
 
     loop {
-        if handle.output.is_closing() || *shutdown.borrow() {
+        if handle.output.is_closing() {
             break;
         }
         handle.output.take(&mut inflight);
-        if inflight.is_empty() && session.close_after_reply {
+        // Most replies fit in the socket buffer: write them now instead of in another turn.
+        while !inflight.is_empty() {
+            match write_now(&mut wr, &inflight) {
+                Some(Ok(n)) if n > 0 => consumed(&shared, &handle, &mut inflight, n),
+                Some(_) => {
+                    handle.output.close();
+                    break;
+                }
+                None => break,
+            }
+        }
+        if handle.output.is_closing() || (inflight.is_empty() && session.close_after_reply) {
             break;
         }
         let reading = !session.close_after_reply;
@@ -121,7 +173,15 @@ where
         }
         let idle_secs = shared.timeout.load(Ordering::Relaxed);
         let idle_applies = idle_secs > 0 && !handle.is_pubsub();
-        let deadline = last_activity + Duration::from_secs(idle_secs);
+        if idle_applies {
+            let last = handle.last_interaction_ms.load(Ordering::Relaxed);
+            let at =
+                tokio::time::Instant::from_std(shared.limits.instant_at(last + idle_secs * 1000));
+            if idle_deadline != Some(at) {
+                idle.as_mut().reset(at);
+                idle_deadline = Some(at);
+            }
+        }
 
         let event = {
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
@@ -132,44 +192,23 @@ where
                 .count();
             tokio::select! {
                 biased;
-                _ = handle.output.wake.notified() => Event::Wake,
-                _ = shutdown.changed() => Event::Shutdown,
+                _ = &mut wake => Event::Wake,
                 r = wr.write_vectored(&iov[..n_iov]), if n_iov > 0 => Event::Wrote(r),
                 r = rd.read_buf(&mut rbuf), if reading => Event::Read(r),
-                _ = tokio::time::sleep_until(deadline), if idle_applies => Event::IdleTimeout,
+                _ = &mut idle, if idle_applies => Event::IdleTimeout,
             }
         };
 
         match event {
-            Event::Wake => {}
-            Event::Shutdown => break,
+            Event::Wake => wake.set(handle.output.wake.notified()),
             Event::IdleTimeout => {
                 tracing::debug!("Closing idle client id={}", handle.id);
                 break;
             }
             Event::Wrote(Ok(0)) | Event::Wrote(Err(_)) => break,
-            Event::Wrote(Ok(mut n)) => {
-                handle.output.written(n);
-                shared
-                    .stats
-                    .net_output
-                    .fetch_add(n as u64, Ordering::Relaxed);
-                while n > 0 {
-                    let Some(front) = inflight.front_mut() else {
-                        break;
-                    };
-                    if front.len() <= n {
-                        n -= front.len();
-                        inflight.pop_front();
-                    } else {
-                        front.advance(n);
-                        n = 0;
-                    }
-                }
-            }
+            Event::Wrote(Ok(n)) => consumed(&shared, &handle, &mut inflight, n),
             Event::Read(Ok(0)) | Event::Read(Err(_)) => break,
             Event::Read(Ok(n)) => {
-                last_activity = tokio::time::Instant::now();
                 shared
                     .stats
                     .net_input
@@ -216,21 +255,22 @@ fn process_input(
         max_bulk_len: shared.proto_max_bulk_len.load(Ordering::Relaxed),
         query_buffer_limit: shared.query_buffer_limit.load(Ordering::Relaxed),
     };
+    // One clock read per batch of requests: they arrived together.
+    let now = shared.limits.now_ms();
+    session
+        .handle
+        .last_interaction_ms
+        .store(now, Ordering::Relaxed);
     while !session.close_after_reply && !session.handle.output.is_closing() {
         match parser.parse(rbuf, &limits) {
             Ok(Some(args)) => {
                 if args.is_empty() {
                     continue;
                 }
-                let now = shared.limits.now_ms();
-                session
-                    .handle
-                    .last_interaction_ms
-                    .store(now, Ordering::Relaxed);
                 let skip_this = std::mem::take(&mut session.skip_next);
                 let reply = command::dispatch(&mut Ctx { shared, session }, &args);
                 if !(session.reply_off || skip_this) {
-                    send(shared, session, &reply);
+                    send_at(shared, session, &reply, now);
                 }
             }
             Ok(None) => break,
@@ -242,7 +282,7 @@ fn process_input(
                             session.handle.id,
                             session.handle.addr
                         );
-                        send(shared, session, &Reply::Error(text.into()));
+                        send_at(shared, session, &Reply::Error(text.into()), now);
                     }
                     None => {
                         shared
@@ -264,17 +304,17 @@ fn process_input(
     }
 }
 
-/// Queue one reply for this client, enforcing its output limit.
-pub fn send(shared: &Shared, session: &Session, reply: &Reply) {
+/// Queue one reply for this client, enforcing its output limit (`now_ms` on the server clock).
+fn send_at(shared: &Shared, session: &Session, reply: &Reply, now_ms: u64) {
     if matches!(reply, Reply::None) {
         return;
     }
     let limit = shared.limits.get(session.class());
-    let check = session.handle.output.push_own(
-        |out| reply.encode(session.resp, out),
-        limit,
-        shared.limits.now_ms(),
-    );
+    let check =
+        session
+            .handle
+            .output
+            .push_own(|out| reply.encode(session.resp, out), limit, now_ms);
     shared.limits.enforce(&session.handle, check);
 }
 

@@ -203,6 +203,11 @@ impl OutputLimits {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    /// The `Instant` of a server-clock millisecond.
+    pub fn instant_at(&self, ms: u64) -> std::time::Instant {
+        self.epoch + std::time::Duration::from_millis(ms)
+    }
+
     /// Close `client` if a push found it over its limit; logs and counts the first close.
     pub fn enforce(&self, client: &ClientHandle, check: LimitCheck) {
         if check == LimitCheck::Exceeded && client.output.close() {
