@@ -4,8 +4,12 @@
 //! Run from a release build so the relay-server beside this binary is a release build too:
 //!
 //! ```sh
-//! cargo build --release && target/release/relay-bench [--seconds 3] [--only NAME]
+//! cargo build --release && target/release/relay-bench [--seconds 3] [--rounds 3] [--only NAME]
 //! ```
+//!
+//! Each figure is the median of `--rounds` measurements, the two servers measured alternately
+//! (redis, relay, redis, relay, …) so drift on the machine affects both alike. `--target relay`
+//! measures one server only (for profiling it).
 //!
 //! The load generator runs in this process on one thread; both servers get the same machine.
 //! Pub/sub frames in a workload have a fixed size (fixed-width channel names and payloads),
@@ -227,7 +231,6 @@ fn message_frame_len(kind: &str, pattern: Option<&str>, channel: &str) -> (usize
 }
 
 struct Figures {
-    published_per_sec: f64,
     delivered_per_sec: f64,
     p50_us: f64,
     p99_us: f64,
@@ -286,7 +289,7 @@ async fn pubsub_run(
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     let (d1, t1) = (delivered.load(Ordering::Relaxed), Instant::now());
     pub_stop.store(true, Ordering::Relaxed);
-    let published = load.await.unwrap();
+    load.await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     for r in readers {
@@ -295,7 +298,6 @@ async fn pubsub_run(
     let elapsed = (t1 - t0).as_secs_f64();
     let mut samples = std::mem::take(&mut *lat.lock().unwrap());
     Figures {
-        published_per_sec: published as f64 / (epoch.elapsed().as_secs_f64() - 0.3).max(0.001),
         delivered_per_sec: (d1 - d0) as f64 / elapsed,
         p50_us: percentile(&mut samples, 0.50),
         p99_us: percentile(&mut samples, 0.99),
@@ -360,18 +362,29 @@ fn print_rows(rows: &[Row]) {
     }
 }
 
+fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+type Workload<'a> = Box<dyn Fn(&Target) -> Vec<f64> + 'a>;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let secs: f64 = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(3.0);
-    let only: Option<String> = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1).cloned());
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let secs: f64 = arg(&args, "--seconds").unwrap_or(3.0);
+    let rounds: usize = arg(&args, "--rounds").unwrap_or(3);
+    let only: Option<String> = arg(&args, "--only");
+    let single: Option<String> = arg(&args, "--target");
+    let rt = &tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
@@ -383,137 +396,105 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     println!(
-        "relay-bench: {secs}s per measurement, load generator on 1 thread, {} cores; {version}",
+        "relay-bench: median of {rounds} alternating rounds of {secs}s, load generator on 1 thread, {} cores; {version}",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
-    let mut rows: Vec<Row> = vec![];
-    let mut add = |rows: &mut Vec<Row>,
-                   name: &str,
-                   unit: &'static str,
-                   higher: bool,
-                   f: &mut dyn FnMut(&Target) -> f64| {
-        if !wanted(name) {
-            return;
-        }
-        let redis = f(&targets[0]);
-        let relay = f(&targets[1]);
-        eprintln!("  {name}: redis {redis:.1} {unit}, relay {relay:.1} {unit}");
-        rows.push(Row {
-            name: name.into(),
-            unit,
-            redis,
-            relay,
-            higher_is_better: higher,
-        });
-    };
 
+    // Each workload yields one or more figures: (name, unit, higher is better).
+    let mut workloads: Vec<(Vec<(String, &'static str, bool)>, Workload)> = vec![];
     for pipeline in [1usize, 16] {
-        add(
-            &mut rows,
-            &format!("PUBLISH, 50 clients, pipeline {pipeline}"),
-            "msg/s",
-            true,
-            &mut |t| rt.block_on(publish_rate(t.addr, 50, pipeline, secs)),
-        );
+        workloads.push((
+            vec![(
+                format!("PUBLISH, 50 clients, pipeline {pipeline}"),
+                "msg/s",
+                true,
+            )],
+            Box::new(move |t: &Target| vec![rt.block_on(publish_rate(t.addr, 50, pipeline, secs))]),
+        ));
     }
-
-    let fanout = |t: &Target| {
-        let frame = message_frame_len("message", None, "fan");
-        rt.block_on(pubsub_run(
-            t.addr,
-            "SUBSCRIBE",
-            (0..100).map(|_| vec!["fan".to_string()]).collect(),
-            frame,
-            vec!["fan".into()],
-            4,
-            1,
-            secs,
-        ))
-    };
-    let mut fan_cache: Vec<Figures> = vec![];
-    if wanted("fan-out") {
-        for t in &targets {
-            fan_cache.push(fanout(t));
-        }
-        let (r, l) = (&fan_cache[0], &fan_cache[1]);
-        eprintln!(
-            "  fan-out: redis {:.0}/s p50 {}us p99 {}us; relay {:.0}/s p50 {}us p99 {}us",
-            r.delivered_per_sec, r.p50_us, r.p99_us, l.delivered_per_sec, l.p50_us, l.p99_us
-        );
-        rows.push(Row {
-            name: "fan-out 1 channel x 100 subscribers: delivered".into(),
-            unit: "msg/s",
-            redis: r.delivered_per_sec,
-            relay: l.delivered_per_sec,
-            higher_is_better: true,
-        });
-        rows.push(Row {
-            name: "fan-out 1 x 100: publish→delivery p50".into(),
-            unit: "µs",
-            redis: r.p50_us,
-            relay: l.p50_us,
-            higher_is_better: false,
-        });
-        rows.push(Row {
-            name: "fan-out 1 x 100: publish→delivery p99".into(),
-            unit: "µs",
-            redis: r.p99_us,
-            relay: l.p99_us,
-            higher_is_better: false,
-        });
-    }
-
-    add(
-        &mut rows,
-        "1,000 channels x 1 subscriber: delivered",
-        "msg/s",
-        true,
-        &mut |t| {
-            let channels: Vec<String> = (0..1000).map(|i| format!("ch:{i:04}")).collect();
-            let frame = message_frame_len("message", None, "ch:0000");
-            rt.block_on(pubsub_run(
+    workloads.push((
+        vec![
+            (
+                "fan-out 1 channel x 100 subscribers: delivered".into(),
+                "msg/s",
+                true,
+            ),
+            ("fan-out 1 x 100: publish→delivery p50".into(), "µs", false),
+            ("fan-out 1 x 100: publish→delivery p99".into(), "µs", false),
+        ],
+        Box::new(|t: &Target| {
+            let frame = message_frame_len("message", None, "fan");
+            let subs = (0..100).map(|_| vec!["fan".to_string()]).collect();
+            let f = rt.block_on(pubsub_run(
                 t.addr,
                 "SUBSCRIBE",
-                channels.iter().map(|c| vec![c.clone()]).collect(),
+                subs,
                 frame,
-                channels.clone(),
-                50,
-                16,
+                vec!["fan".into()],
+                4,
+                1,
                 secs,
-            ))
-            .delivered_per_sec
-        },
-    );
-
-    add(
-        &mut rows,
-        "10 subscribers on one pattern: delivered",
-        "msg/s",
-        true,
-        &mut |t| {
+            ));
+            vec![f.delivered_per_sec, f.p50_us, f.p99_us]
+        }),
+    ));
+    workloads.push((
+        vec![(
+            "1,000 channels x 1 subscriber: delivered".into(),
+            "msg/s",
+            true,
+        )],
+        Box::new(|t: &Target| {
+            let channels: Vec<String> = (0..1000).map(|i| format!("ch:{i:04}")).collect();
+            let frame = message_frame_len("message", None, "ch:0000");
+            let subs = channels.iter().map(|c| vec![c.clone()]).collect();
+            vec![
+                rt.block_on(pubsub_run(
+                    t.addr,
+                    "SUBSCRIBE",
+                    subs,
+                    frame,
+                    channels.clone(),
+                    50,
+                    16,
+                    secs,
+                ))
+                .delivered_per_sec,
+            ]
+        }),
+    ));
+    workloads.push((
+        vec![(
+            "10 subscribers on one pattern: delivered".into(),
+            "msg/s",
+            true,
+        )],
+        Box::new(|t: &Target| {
             let frame = message_frame_len("pmessage", Some("events.*"), "events.x");
-            rt.block_on(pubsub_run(
-                t.addr,
-                "PSUBSCRIBE",
-                (0..10).map(|_| vec!["events.*".to_string()]).collect(),
-                frame,
-                vec!["events.x".into()],
-                50,
-                16,
-                secs,
-            ))
-            .delivered_per_sec
-        },
-    );
-
-    add(
-        &mut rows,
-        "PUBLISH with 10,000 non-matching patterns, 50 clients, pipeline 16",
-        "msg/s",
-        true,
-        &mut |t| {
-            rt.block_on(async {
+            let subs = (0..10).map(|_| vec!["events.*".to_string()]).collect();
+            vec![
+                rt.block_on(pubsub_run(
+                    t.addr,
+                    "PSUBSCRIBE",
+                    subs,
+                    frame,
+                    vec!["events.x".into()],
+                    50,
+                    16,
+                    secs,
+                ))
+                .delivered_per_sec,
+            ]
+        }),
+    ));
+    workloads.push((
+        vec![(
+            "PUBLISH with 10,000 non-matching patterns, 50 clients, pipeline 16".into(),
+            "msg/s",
+            true,
+        )],
+        Box::new(|t: &Target| {
+            vec![rt.block_on(async {
                 let mut holder = connect(t.addr).await;
                 let patterns: Vec<String> =
                     (0..10_000).map(|i| format!("tenant:{i:05}:*")).collect();
@@ -523,21 +504,47 @@ fn main() {
                 let rate = publish_rate(t.addr, 50, 16, secs).await;
                 drop(holder);
                 rate
-            })
-        },
-    );
+            })]
+        }),
+    ));
+    workloads.push((
+        vec![(
+            "memory per idle subscribed connection (RSS)".into(),
+            "bytes",
+            false,
+        )],
+        Box::new(|t: &Target| vec![rt.block_on(memory_per_subscriber(t, 5000))]),
+    ));
 
-    add(
-        &mut rows,
-        "memory per idle subscribed connection (RSS)",
-        "bytes",
-        false,
-        &mut |t| rt.block_on(memory_per_subscriber(t, 5000)),
-    );
-
+    let mut rows: Vec<Row> = vec![];
+    for (figures, run) in &workloads {
+        if !figures
+            .iter()
+            .any(|(name, _, _)| only.as_deref().is_none_or(|o| name.contains(o)))
+        {
+            continue;
+        }
+        let mut samples: [Vec<Vec<f64>>; 2] = [vec![], vec![]];
+        for _ in 0..rounds {
+            for (i, t) in targets.iter().enumerate() {
+                if single.as_deref().is_none_or(|s| s == t.name) {
+                    samples[i].push(run(t));
+                }
+            }
+        }
+        for (k, (name, unit, higher)) in figures.iter().enumerate() {
+            let redis = median(samples[0].iter().map(|v| v[k]).collect());
+            let relay = median(samples[1].iter().map(|v| v[k]).collect());
+            eprintln!("  {name}: redis {redis:.1} {unit}, relay {relay:.1} {unit}");
+            rows.push(Row {
+                name: name.clone(),
+                unit,
+                redis,
+                relay,
+                higher_is_better: *higher,
+            });
+        }
+    }
     println!();
     print_rows(&rows);
-    for t in &targets {
-        let _ = t.name;
-    }
 }

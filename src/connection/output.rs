@@ -222,15 +222,13 @@ impl OutputLimits {
     }
 
     /// Deliver a shared frame to `client`, enforcing its class's limit.
-    pub fn deliver(&self, client: &ClientHandle, frame: Bytes) {
+    pub fn deliver(&self, client: &ClientHandle, frame: Bytes, now_ms: u64) {
         let class = if client.is_pubsub() {
             ClientClass::Pubsub
         } else {
             ClientClass::Normal
         };
-        let check = client
-            .output
-            .push_frame(frame, self.get(class), self.now_ms());
+        let check = client.output.push_frame(frame, self.get(class), now_ms);
         self.enforce(client, check);
     }
 }

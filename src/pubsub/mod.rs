@@ -140,6 +140,7 @@ impl PubSub {
     /// PUBLISH: deliver to channel subscribers, then to matching pattern subscribers.
     /// Returns the number of deliveries (a client on the channel and a pattern counts twice).
     pub fn publish(&self, channel: &Bytes, message: &Bytes, limits: &OutputLimits) -> usize {
+        let now = limits.now_ms();
         let reg = self.read();
         let mut delivered = 0;
         if let Some(subs) = reg.channels.get(channel) {
@@ -147,7 +148,7 @@ impl PubSub {
                 message_frame(out, b"message", None, channel, message, proto)
             });
             for sub in subs {
-                limits.deliver(sub, frames.get(sub.resp()));
+                limits.deliver(sub, frames.get(sub.resp()), now);
             }
             delivered += subs.len();
         }
@@ -167,7 +168,7 @@ impl PubSub {
                     message_frame(out, b"pmessage", Some(&p.pattern), channel, message, proto)
                 });
                 for sub in &p.subs {
-                    limits.deliver(sub, frames.get(sub.resp()));
+                    limits.deliver(sub, frames.get(sub.resp()), now);
                 }
                 delivered += p.subs.len();
             }
@@ -177,6 +178,7 @@ impl PubSub {
 
     /// SPUBLISH: deliver to shard-channel subscribers.
     pub fn spublish(&self, channel: &Bytes, message: &Bytes, limits: &OutputLimits) -> usize {
+        let now = limits.now_ms();
         let reg = self.read();
         let Some(subs) = reg.shard_channels.get(channel) else {
             return 0;
@@ -185,7 +187,7 @@ impl PubSub {
             message_frame(out, b"smessage", None, channel, message, proto)
         });
         for sub in subs {
-            limits.deliver(sub, frames.get(sub.resp()));
+            limits.deliver(sub, frames.get(sub.resp()), now);
         }
         subs.len()
     }
