@@ -185,7 +185,6 @@ fn spawn_reader(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 256 * 1024];
-        let mut carry = 0usize; // bytes of a partial frame at the start of the stream position
         let mut samples = Vec::new();
         let mut n_frames = 0u64;
         let mut pending: Vec<u8> = Vec::new();
@@ -199,7 +198,7 @@ fn spawn_reader(
             let whole = pending.len() / frame_len;
             for f in 0..whole {
                 n_frames += 1;
-                if n_frames % 8 == 0 {
+                if n_frames.is_multiple_of(8) {
                     let start = f * frame_len + ts_offset;
                     if let Some(ts) = std::str::from_utf8(&pending[start..start + TS_WIDTH])
                         .ok()
@@ -210,10 +209,8 @@ fn spawn_reader(
                 }
             }
             pending.drain(..whole * frame_len);
-            carry = pending.len();
             delivered.fetch_add(whole as u64, Ordering::Relaxed);
         }
-        let _ = carry;
         lat.lock().unwrap().extend(samples);
     })
 }
@@ -377,6 +374,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 type Workload<'a> = Box<dyn Fn(&Target) -> Vec<f64> + 'a>;
+/// A figure's name, unit, and whether higher is better.
+type Figure = (String, &'static str, bool);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -401,7 +400,7 @@ fn main() {
     );
 
     // Each workload yields one or more figures: (name, unit, higher is better).
-    let mut workloads: Vec<(Vec<(String, &'static str, bool)>, Workload)> = vec![];
+    let mut workloads: Vec<(Vec<Figure>, Workload)> = vec![];
     for pipeline in [1usize, 16] {
         workloads.push((
             vec![(

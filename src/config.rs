@@ -174,7 +174,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         doc: "Largest bulk string a request may carry.",
         get: |c| c.proto_max_bulk_len.to_string(),
         set: |c, v| {
-            c.proto_max_bulk_len = parse_memory(v)?.max(1024 * 1024);
+            c.proto_max_bulk_len = memory_in_range(v, 1024 * 1024, i64::MAX as u64)?;
             Ok(())
         },
     },
@@ -185,7 +185,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         doc: "A client whose unparsed input exceeds this is disconnected.",
         get: |c| c.client_query_buffer_limit.to_string(),
         set: |c, v| {
-            c.client_query_buffer_limit = parse_memory(v)?.max(1024 * 1024);
+            c.client_query_buffer_limit = memory_in_range(v, 1024 * 1024, i64::MAX as u64)?;
             Ok(())
         },
     },
@@ -202,8 +202,11 @@ pub const OPTIONS: &[OptionSpec] = &[
             )
         },
         set: |c, v| {
+            if v.is_empty() {
+                return Ok(());
+            }
             let words: Vec<&str> = v.split_whitespace().collect();
-            if words.is_empty() || words.len() % 4 != 0 {
+            if words.is_empty() || !words.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             let mut obuf = c.obuf;
@@ -230,14 +233,28 @@ pub const OPTIONS: &[OptionSpec] = &[
         doc: "Accepted for compatibility with tools that read it; Relay has no RDB snapshots.",
         get: |c| c.save.clone(),
         set: |c, v| {
-            c.save = v.to_string();
+            // Redis's check: pairs of "seconds changes", seconds >= 1, changes >= 0.
+            if v.is_empty() {
+                c.save.clear();
+                return Ok(());
+            }
+            let words: Vec<&str> = v.split_whitespace().collect();
+            let valid = !words.is_empty()
+                && words.len().is_multiple_of(2)
+                && words.iter().enumerate().all(|(i, w)| {
+                    crate::command::parse_i64(w.as_bytes()).is_some_and(|n| n >= if i % 2 == 0 { 1 } else { 0 })
+                });
+            if !valid {
+                return Err("Invalid save parameters".into());
+            }
+            c.save = words.join(" ");
             Ok(())
         },
     },
     OptionSpec {
         name: "appendonly",
         default: "no",
-        mutable: false,
+        mutable: true,
         doc: "Append-only file persistence (not yet available: always no).",
         get: |c| yes_no(c.appendonly),
         set: |c, v| {
@@ -293,11 +310,7 @@ impl Default for Config {
 
 pub fn find_option(name: &str) -> Option<&'static OptionSpec> {
     let lower = name.to_ascii_lowercase();
-    let canonical = match lower.as_str() {
-        "client-output-buffer-limit" => "client-output-buffer-limit",
-        other => other,
-    };
-    OPTIONS.iter().find(|o| o.name == canonical)
+    OPTIONS.iter().find(|o| o.name == lower)
 }
 
 impl Config {
@@ -369,12 +382,12 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// An integer option value, parsed as strictly as Redis's `string2ll` (no spaces, no `+`, no
+/// leading zeros), then range-checked.
 pub fn parse_int(v: &str, min: u64, max: u64) -> Result<u64, String> {
-    let n: i128 = v
-        .trim()
-        .parse()
-        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-    if n < min as i128 || n > max as i128 {
+    let n = crate::command::parse_i64(v.as_bytes())
+        .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+    if (n as i128) < min as i128 || (n as i128) > max as i128 {
         return Err(format!(
             "argument must be between {min} and {max} inclusive"
         ));
@@ -382,14 +395,24 @@ pub fn parse_int(v: &str, min: u64, max: u64) -> Result<u64, String> {
     Ok(n as u64)
 }
 
-/// Redis's `memtoull`: a number with an optional unit b, k, kb, m, mb, g, gb (case-insensitive).
+fn memory_in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n = parse_memory(v)?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+/// Redis's `memtoull`: digits then an optional unit b, k, kb, m, mb, g, gb (case-insensitive).
+/// Like Redis, no digits means 0, an overlong number saturates and the unit multiplication
+/// wraps; anything else (spaces, signs) is an error.
 pub fn parse_memory(v: &str) -> Result<u64, String> {
-    let lower = v.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|ch: char| !ch.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let mul: u64 = match unit {
+    let bad = || "argument must be a memory value".to_string();
+    let split = v.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" => 1000,
         "kb" => 1024,
@@ -397,13 +420,17 @@ pub fn parse_memory(v: &str) -> Result<u64, String> {
         "mb" => 1024 * 1024,
         "g" => 1000 * 1000 * 1000,
         "gb" => 1024 * 1024 * 1024,
-        _ => return Err("argument must be a memory value".into()),
+        _ => return Err(bad()),
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| "argument must be a memory value".to_string())?;
-    n.checked_mul(mul)
-        .ok_or_else(|| "argument must be a memory value".to_string())
+    if digits.len() >= 128 {
+        return Err(bad());
+    }
+    let n = if digits.is_empty() {
+        0
+    } else {
+        digits.parse::<u64>().unwrap_or(u64::MAX)
+    };
+    Ok(n.wrapping_mul(mul))
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! sends (clients and tests match on the text). Texts carry their error code prefix (`ERR`,
 //! `WRONGTYPE`, `NOPROTO`, …) but not the leading `-` of the wire format.
 
+use crate::reply::Reply;
+use bytes::Bytes;
 use std::borrow::Cow;
 
 /// An error reply: the full text after the `-`.
@@ -28,11 +30,23 @@ pub fn sanitize(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
-/// Lossy, length-capped rendering of client bytes for use inside an error message
-/// (Redis prints `%.128s`).
-pub fn show(arg: &[u8], max: usize) -> String {
-    let cut = &arg[..arg.len().min(max)];
-    sanitize(&String::from_utf8_lossy(cut))
+/// An error that quotes client bytes: `prefix` + `arg` + `suffix`,
+/// byte for byte (not UTF-8-mangled), with CR and LF turned into spaces as Redis does.
+pub fn with_arg(prefix: &str, arg: &[u8], suffix: &str) -> Reply {
+    let mut text = Vec::with_capacity(prefix.len() + arg.len() + suffix.len());
+    text.extend_from_slice(prefix.as_bytes());
+    text.extend_from_slice(arg);
+    text.extend_from_slice(suffix.as_bytes());
+    error_bytes(text)
+}
+
+fn error_bytes(mut text: Vec<u8>) -> Reply {
+    for b in &mut text {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    Reply::ErrorBytes(Bytes::from(text))
 }
 
 pub fn wrong_arity(fullname: &str) -> ErrorText {
@@ -40,32 +54,39 @@ pub fn wrong_arity(fullname: &str) -> ErrorText {
 }
 
 /// `unknown command 'x', with args beginning with: 'a' 'b' ` — the trailing space is Redis's.
-pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> ErrorText {
-    let mut listed = String::new();
+pub fn unknown_command(name: &[u8], args: &[Bytes]) -> Reply {
+    let mut listed: Vec<u8> = Vec::new();
     for arg in args {
         if listed.len() >= 128 {
             break;
         }
         let room = 128 - listed.len();
-        listed.push('\'');
-        listed.push_str(&String::from_utf8_lossy(&arg[..arg.len().min(room)]));
-        listed.push_str("' ");
+        listed.push(b'\'');
+        listed.extend_from_slice(&arg[..arg.len().min(room)]);
+        listed.extend_from_slice(b"' ");
     }
-    sanitize(&format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        String::from_utf8_lossy(&name[..name.len().min(128)]),
-        listed
-    ))
-    .into()
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(&name[..name.len().min(128)]);
+    text.extend_from_slice(b"', with args beginning with: ");
+    text.extend_from_slice(&listed);
+    error_bytes(text)
 }
 
-pub fn unknown_subcommand(sub: &[u8], container: &str) -> ErrorText {
-    format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        show(sub, 128),
-        container.to_ascii_uppercase()
+pub fn unknown_subcommand(sub: &[u8], container: &str) -> Reply {
+    with_arg(
+        "ERR unknown subcommand '",
+        &sub[..sub.len().min(128)],
+        &format!("'. Try {} HELP.", container.to_ascii_uppercase()),
     )
-    .into()
+}
+
+/// A subcommand called with arguments it does not take (Redis's addReplySubcommandSyntaxError).
+pub fn subcommand_syntax(sub: &[u8], container: &str) -> Reply {
+    with_arg(
+        "ERR unknown subcommand or wrong number of arguments for '",
+        &sub[..sub.len().min(128)],
+        &format!("'. Try {} HELP.", container.to_ascii_uppercase()),
+    )
 }
 
 pub fn subscribed_context(fullname: &str) -> ErrorText {

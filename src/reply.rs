@@ -14,6 +14,8 @@ pub enum Reply {
     Status(Cow<'static, str>),
     /// `-text` (the text carries its code, e.g. `ERR ...`).
     Error(Cow<'static, str>),
+    /// An error quoting client bytes that need not be UTF-8 (see `error::with_arg`).
+    ErrorBytes(Bytes),
     Integer(i64),
     Bulk(Bytes),
     /// A null where Redis 2 would send a null bulk string (`$-1`).
@@ -57,8 +59,17 @@ impl Reply {
         Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
     }
 
+    /// Out-of-band data (push frames, alone or in a sequence).
+    pub fn is_push(&self) -> bool {
+        match self {
+            Reply::Push(_) => true,
+            Reply::Sequence(items) => !items.is_empty() && items.iter().all(Reply::is_push),
+            _ => false,
+        }
+    }
+
     pub fn is_error(&self) -> bool {
-        matches!(self, Reply::Error(_))
+        matches!(self, Reply::Error(_) | Reply::ErrorBytes(_))
     }
 
     /// Encode for protocol version `proto` (2 or 3), appending to `out`.
@@ -67,6 +78,7 @@ impl Reply {
         match self {
             Reply::Status(s) => line(out, b'+', s.as_bytes()),
             Reply::Error(s) => line(out, b'-', s.as_bytes()),
+            Reply::ErrorBytes(s) => line(out, b'-', s),
             Reply::Integer(n) => int_line(out, b':', *n),
             Reply::Bulk(b) => bulk(out, b),
             Reply::Null if resp3 => out.put_slice(b"_\r\n"),

@@ -77,17 +77,13 @@ fn setinfo(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let attr = &args[2];
     let lib_name = attr.eq_ignore_ascii_case(b"lib-name");
     if !lib_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
-        return Reply::Error(
-            format!("ERR Unrecognized option '{}'", error::show(attr, 128)).into(),
-        );
+        return error::with_arg("ERR Unrecognized option '", attr, "'");
     }
     if !valid_client_name(&args[3]) {
-        return Reply::Error(
-            format!(
-                "ERR {} cannot contain spaces, newlines or special characters.",
-                error::show(attr, 128)
-            )
-            .into(),
+        return error::with_arg(
+            "ERR ",
+            attr,
+            " cannot contain spaces, newlines or special characters.",
         );
     }
     let value = String::from_utf8_lossy(&args[3]).into_owned();
@@ -179,7 +175,7 @@ fn type_of(c: &ClientHandle) -> ClientType {
 }
 
 fn unknown_type(name: &[u8]) -> Reply {
-    Reply::Error(format!("ERR Unknown client type '{}'", error::show(name, 128)).into())
+    error::with_arg("ERR Unknown client type '", name, "'")
 }
 
 fn list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -284,9 +280,7 @@ fn kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 b"laddr" => filter.laddr = Some(value.clone()),
                 b"user" => {
                     if value.as_ref() != b"default" {
-                        return Reply::Error(
-                            format!("ERR No such user '{}'", error::show(value, 128)).into(),
-                        );
+                        return error::with_arg("ERR No such user '", value, "'");
                     }
                     filter.user = Some(value.clone());
                 }
@@ -332,6 +326,7 @@ fn reply(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mode = &args[2];
     if mode.eq_ignore_ascii_case(b"on") {
         ctx.session.reply_off = false;
+        ctx.session.skip_current = false;
         Reply::ok()
     } else if mode.eq_ignore_ascii_case(b"off") {
         ctx.session.reply_off = true;

@@ -105,9 +105,14 @@ fn reset(ctx: &mut Ctx, _: &[Bytes]) -> Reply {
 }
 
 fn select(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(index) = parse_i64(&args[1]).filter(|n| i32::try_from(*n).is_ok()) else {
+    let Some(index) = parse_i64(&args[1]) else {
         return Reply::error(error::NOT_INTEGER);
     };
+    if i32::try_from(index).is_err() {
+        return Reply::error(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        );
+    }
     if index < 0 || index as usize >= ctx.shared.keyspace.databases() {
         return Reply::error(error::DB_INDEX_OUT_OF_RANGE);
     }
@@ -169,13 +174,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             setname = Some(args[j + 1].clone());
             j += 2;
         } else {
-            return Reply::Error(
-                format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    error::show(opt, 128)
-                )
-                .into(),
-            );
+            return error::with_arg("ERR Syntax error in HELLO option '", opt, "'");
         }
     }
     if let Some(user) = auth_user {

@@ -63,7 +63,7 @@ fn status_set(items: impl IntoIterator<Item = String>) -> Reply {
 fn key_specs(spec: &CommandSpec) -> Reply {
     let (first, last, step) = spec.keys;
     if first == 0 {
-        return Reply::Array(vec![]);
+        return Reply::Set(vec![]);
     }
     let write = spec.has(WRITE);
     let lastkey = if last < 0 { last } else { last - first };
@@ -75,13 +75,13 @@ fn key_specs(spec: &CommandSpec) -> Reply {
                 .collect(),
         )
     };
-    Reply::Array(vec![map(vec![
+    Reply::Set(vec![map(vec![
         (
             "flags",
             status_set(if write {
-                vec!["RW".into(), "DELETE".into()]
+                vec!["RW".into(), "delete".into()]
             } else {
-                vec!["RO".into(), "ACCESS".into()]
+                vec!["RO".into(), "access".into()]
             }),
         ),
         (
@@ -125,12 +125,17 @@ fn info_of(spec: &CommandSpec, fullname: &str) -> Reply {
         status_set(acl),
         Reply::Set(vec![]),
         key_specs(spec),
-        Reply::Array(
-            spec.subcommands
-                .iter()
-                .map(|s| info_of(s, &format!("{}|{}", spec.name, s.name)))
-                .collect(),
-        ),
+        // Redis sends an empty subcommand list as a set, a non-empty one as an array.
+        if spec.subcommands.is_empty() {
+            Reply::Set(vec![])
+        } else {
+            Reply::Array(
+                spec.subcommands
+                    .iter()
+                    .map(|s| info_of(s, &format!("{}|{}", spec.name, s.name)))
+                    .collect(),
+            )
+        },
     ])
 }
 

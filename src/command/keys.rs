@@ -110,12 +110,27 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
 }
 
+/// A SCAN cursor as Redis reads it (`strtoul`): an optional sign, digits (none means 0),
+/// negative values wrap; leading spaces, trailing junk and overflow are invalid.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        return arg.is_empty().then_some(0);
+    }
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    else {
+    let Some(cursor) = parse_cursor(&args[1]) else {
         return Reply::error(error::INVALID_CURSOR);
     };
     let mut count = 10usize;

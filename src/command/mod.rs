@@ -289,8 +289,14 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(first) = args.first() else {
         return Reply::None;
     };
-    let Some((mut id, mut spec)) = t.lookup(first) else {
-        return Reply::Error(error::unknown_command(first, &args[1..]));
+    // `client|id` names a subcommand in COMMAND INFO/DOCS, but is not itself a command.
+    let found = if first.contains(&b'|') {
+        None
+    } else {
+        t.lookup(first)
+    };
+    let Some((mut id, mut spec)) = found else {
+        return error::unknown_command(first, &args[1..]);
     };
     if !spec.subcommands.is_empty() && args.len() >= 2 {
         match spec
@@ -303,7 +309,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 id += 1 + pos;
                 spec = &spec.subcommands[pos];
             }
-            None => return Reply::Error(error::unknown_subcommand(&args[1], spec.name)),
+            None => return error::unknown_subcommand(&args[1], spec.name),
         }
     }
     let argc = args.len() as i32;

@@ -228,11 +228,7 @@ fn spublish(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn channels_reply(ctx: &Ctx, args: &[Bytes], kind: Kind) -> Reply {
     if args.len() > 3 {
-        return Reply::Error(crate::error::wrong_arity(if kind == Kind::Channel {
-            "pubsub|channels"
-        } else {
-            "pubsub|shardchannels"
-        }));
+        return crate::error::subcommand_syntax(&args[1], "pubsub");
     }
     let names = ctx
         .shared

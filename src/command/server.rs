@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{help_reply, CommandSpec, Ctx};
-use crate::config::{find_option, OPTIONS};
+use crate::config::{self, find_option, OPTIONS};
 use crate::error;
 use crate::pubsub::glob;
 use crate::reply::Reply;
@@ -363,49 +363,83 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// CONFIG GET pattern ...: name/value pairs for every option matching any pattern.
 fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let cfg = ctx.shared.config();
-    let mut pairs = Vec::new();
-    for opt in OPTIONS {
-        let hit = args[2..].iter().any(|p| {
-            let plain = !p.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
-            if plain {
-                p.eq_ignore_ascii_case(opt.name.as_bytes())
-            } else {
-                glob::matches_nocase(p, opt.name.as_bytes())
+    // Redis: an exact name is echoed as typed, a glob adds canonical names; each option once.
+    let mut found: Vec<(&'static str, Bytes)> = Vec::new();
+    for p in &args[2..] {
+        let is_glob = p.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+        if !is_glob {
+            let name = String::from_utf8_lossy(p);
+            if let Some(opt) = find_option(&name) {
+                if !found.iter().any(|(n, _)| *n == opt.name) {
+                    found.push((opt.name, p.clone()));
+                }
             }
-        });
-        if hit {
-            pairs.push((Reply::bulk_str(opt.name), Reply::bulk((opt.get)(&cfg))));
+            continue;
+        }
+        for opt in OPTIONS {
+            if glob::matches_nocase(p, opt.name.as_bytes())
+                && !found.iter().any(|(n, _)| *n == opt.name)
+            {
+                found.push((opt.name, Bytes::from_static(opt.name.as_bytes())));
+            }
         }
     }
+    let pairs = found
+        .into_iter()
+        .filter_map(|(canonical, shown)| {
+            find_option(canonical).map(|o| (Reply::Bulk(shown), Reply::bulk((o.get)(&cfg))))
+        })
+        .collect();
     Reply::Map(pairs)
 }
 
-/// CONFIG SET name value [name value ...]: all or nothing.
+/// Options Redis can change at run time but Relay cannot (they would need a new listener):
+/// a bad value gets Redis's error, a good one "can't set immutable config".
+const FIXED_AT_START: &[&str] = &["port", "bind"];
+
+/// CONFIG SET name value [name value ...]: all or nothing, errors in Redis's precedence
+/// (the first unknown, immutable or duplicated name, then the first bad value).
 fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() % 2 != 0 {
-        return Reply::Error(error::wrong_arity("config|set"));
+    if !args.len().is_multiple_of(2) {
+        return Reply::error(error::SYNTAX);
     }
-    let mut seen: Vec<&str> = Vec::new();
+    let mut unknown: Option<&Bytes> = None;
+    let mut refused: Option<(&Bytes, &str)> = None;
     let mut pending = Vec::new();
     for pair in args[2..].chunks(2) {
-        let name = String::from_utf8_lossy(&pair[0]).into_owned();
-        let Some(opt) = find_option(&name) else {
-            return Reply::Error(
-                format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-                    error::show(&pair[0], 128)
-                )
-                .into(),
-            );
+        let Some(opt) = find_option(&String::from_utf8_lossy(&pair[0])) else {
+            if refused.is_none() {
+                unknown.get_or_insert(&pair[0]);
+            }
+            continue;
         };
-        if !opt.mutable {
-            return set_failed(&name, "can't set immutable config");
+        if unknown.is_some() || refused.is_some() {
+            continue;
         }
-        if seen.contains(&opt.name) {
-            return set_failed(&name, "duplicate parameter");
+        if !opt.mutable && !FIXED_AT_START.contains(&opt.name) {
+            refused = Some((&pair[0], "can't set immutable config"));
+        } else if pending
+            .iter()
+            .any(|(o, _, _): &(&config::OptionSpec, &Bytes, String)| o.name == opt.name)
+        {
+            refused = Some((&pair[0], "duplicate parameter"));
+        } else {
+            pending.push((
+                opt,
+                &pair[0],
+                String::from_utf8_lossy(&pair[1]).into_owned(),
+            ));
         }
-        seen.push(opt.name);
-        pending.push((opt, name, String::from_utf8_lossy(&pair[1]).into_owned()));
+    }
+    if let Some(name) = unknown {
+        return error::with_arg(
+            "ERR Unknown option or number of arguments for CONFIG SET - '",
+            name,
+            "'",
+        );
+    }
+    if let Some((name, why)) = refused {
+        return set_failed(name, why);
     }
     {
         let mut cfg = ctx.shared.config_mut();
@@ -414,6 +448,9 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if let Err(e) = (opt.set)(&mut candidate, value) {
                 return set_failed(name, &e);
             }
+            if FIXED_AT_START.contains(&opt.name) && (opt.get)(&candidate) != (opt.get)(&cfg) {
+                return set_failed(name, "can't set immutable config");
+            }
         }
         *cfg = candidate;
     }
@@ -421,12 +458,11 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
-fn set_failed(name: &str, why: &str) -> Reply {
-    Reply::Error(
-        error::sanitize(&format!(
-            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-        ))
-        .into(),
+fn set_failed(name: &[u8], why: &str) -> Reply {
+    error::with_arg(
+        "ERR CONFIG SET failed (possibly related to argument '",
+        name,
+        &format!("') - {why}"),
     )
 }
 

@@ -79,17 +79,17 @@ impl RequestParser {
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         if self.remaining == 0 {
             // Header "*<count>\r\n".
-            let Some(nl) = find_newline(buf) else {
+            let Some(cr) = header_end(buf) else {
                 if buf.len() > INLINE_MAX {
                     return Err(ProtocolError::TooBigMbulkCount);
                 }
                 return Ok(None);
             };
-            if nl > INLINE_MAX {
+            if cr > INLINE_MAX {
                 return Err(ProtocolError::TooBigMbulkCount);
             }
-            let count = parse_len(&buf[1..line_end(buf, nl)]);
-            buf.advance(nl + 1);
+            let count = parse_len(&buf[1..cr]);
+            buf.advance(cr + 2);
             let count = match count {
                 Some(n) if n <= i32::MAX as i64 => n,
                 _ => return Err(ProtocolError::InvalidMultibulkLength),
@@ -104,20 +104,20 @@ impl RequestParser {
             let len = match self.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some(nl) = find_newline(buf) else {
+                    let Some(cr) = header_end(buf) else {
                         if buf.len() > INLINE_MAX {
                             return Err(ProtocolError::TooBigBulkCount);
                         }
                         return Ok(None);
                     };
-                    if nl > INLINE_MAX {
+                    if cr > INLINE_MAX {
                         return Err(ProtocolError::TooBigBulkCount);
                     }
                     if buf[0] != b'$' {
                         return Err(ProtocolError::ExpectedDollar(buf[0]));
                     }
-                    let len = parse_len(&buf[1..line_end(buf, nl)]);
-                    buf.advance(nl + 1);
+                    let len = parse_len(&buf[1..cr]);
+                    buf.advance(cr + 2);
                     let len = match len {
                         Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
                         _ => return Err(ProtocolError::InvalidBulkLength),
@@ -145,11 +145,14 @@ impl RequestParser {
 }
 
 fn find_newline(buf: &[u8]) -> Option<usize> {
-    memchr_nl(&buf[..buf.len().min(INLINE_MAX + 2)])
+    memchr::memchr(b'\n', &buf[..buf.len().min(INLINE_MAX + 2)])
 }
 
-fn memchr_nl(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+/// Where a multibulk or bulk header ends: Redis looks for the first `\r` and skips it and the
+/// byte after it, so the header is complete once one more byte has arrived.
+fn header_end(buf: &[u8]) -> Option<usize> {
+    let cr = memchr::memchr(b'\r', &buf[..buf.len().min(INLINE_MAX + 2)])?;
+    (cr + 1 < buf.len()).then_some(cr)
 }
 
 /// End of a header line, excluding the `\r` before `\n` if present.
@@ -170,7 +173,7 @@ fn parse_len(s: &[u8]) -> Option<i64> {
         b'-' => (true, &s[1..]),
         _ => (false, s),
     };
-    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
         return None;
     }
     let mut n: i64 = 0;
@@ -209,7 +212,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -242,7 +245,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                         other => other,
                     });
                 } else if line[i] == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -258,7 +261,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -284,6 +287,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
         }
         out.push(Bytes::from(cur));
     }
+}
+
+/// C's `isspace`: space, \t, \n, \v, \f, \r.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 fn hex(c: u8) -> u8 {

@@ -44,6 +44,9 @@ pub struct Session {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP was the last command: suppress the next reply.
     pub skip_next: bool,
+    /// The reply of the command being executed is suppressed (by SKIP); CLIENT REPLY ON
+    /// clears it.
+    pub skip_current: bool,
     /// Close once the queued output is written (QUIT, protocol errors, CLIENT KILL of self).
     pub close_after_reply: bool,
 }
@@ -59,6 +62,7 @@ impl Session {
             shard_channels: HashSet::new(),
             reply_off: false,
             skip_next: false,
+            skip_current: false,
             close_after_reply: false,
         }
     }
@@ -267,9 +271,10 @@ fn process_input(
                 if args.is_empty() {
                     continue;
                 }
-                let skip_this = std::mem::take(&mut session.skip_next);
+                session.skip_current = std::mem::take(&mut session.skip_next);
                 let reply = command::dispatch(&mut Ctx { shared, session }, &args);
-                if !(session.reply_off || skip_this) {
+                // Pub/sub confirmations are pushes: CLIENT REPLY OFF/SKIP do not silence them.
+                if !(session.reply_off || session.skip_current) || reply.is_push() {
                     send_at(shared, session, &reply, now);
                 }
             }

@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
 
+/// Pending output not counted against the limits (Redis's PROTO_REPLY_CHUNK_BYTES buffer).
+pub const STATIC_ALLOWANCE: u64 = 16 * 1024;
+
 #[derive(Default)]
 struct Queue {
     chunks: VecDeque<Bytes>,
@@ -104,7 +107,9 @@ impl OutputBuffer {
     }
 
     fn check(&self, total: usize, limit: ObufLimit, now_ms: u64) -> LimitCheck {
-        let total = total as u64;
+        // Redis counts only output beyond a client's 16 KiB static reply buffer; so does Relay,
+        // so that e.g. "normal 1 1 1" does not close a client on its first small reply.
+        let total = (total as u64).saturating_sub(STATIC_ALLOWANCE);
         if limit.hard > 0 && total >= limit.hard {
             return LimitCheck::Exceeded;
         }
@@ -245,8 +250,9 @@ mod tests {
             soft: 0,
             soft_seconds: 0,
         };
+        let allowance = STATIC_ALLOWANCE as usize;
         assert_eq!(
-            ob.push_frame(Bytes::from(vec![0; 60]), limit, 1),
+            ob.push_frame(Bytes::from(vec![0; allowance + 60]), limit, 1),
             LimitCheck::Within
         );
         assert_eq!(
@@ -266,8 +272,9 @@ mod tests {
             soft: 10,
             soft_seconds: 2,
         };
+        let allowance = STATIC_ALLOWANCE as usize;
         assert_eq!(
-            ob.push_frame(Bytes::from(vec![0; 20]), limit, 1000),
+            ob.push_frame(Bytes::from(vec![0; allowance + 20]), limit, 1000),
             LimitCheck::Within
         );
         assert_eq!(

@@ -147,10 +147,7 @@ impl PubSub {
             let mut frames = Frames::new(|out, proto| {
                 message_frame(out, b"message", None, channel, message, proto)
             });
-            for sub in subs {
-                limits.deliver(sub, frames.get(sub.resp()), now);
-            }
-            delivered += subs.len();
+            delivered += deliver_all(subs, &mut frames, limits, now);
         }
         let idx = &reg.patterns;
         for &plen in idx.prefix_lens.keys() {
@@ -167,10 +164,7 @@ impl PubSub {
                 let mut frames = Frames::new(|out, proto| {
                     message_frame(out, b"pmessage", Some(&p.pattern), channel, message, proto)
                 });
-                for sub in &p.subs {
-                    limits.deliver(sub, frames.get(sub.resp()), now);
-                }
-                delivered += p.subs.len();
+                delivered += deliver_all(&p.subs, &mut frames, limits, now);
             }
         }
         delivered
@@ -186,10 +180,7 @@ impl PubSub {
         let mut frames = Frames::new(|out, proto| {
             message_frame(out, b"smessage", None, channel, message, proto)
         });
-        for sub in subs {
-            limits.deliver(sub, frames.get(sub.resp()), now);
-        }
-        subs.len()
+        deliver_all(subs, &mut frames, limits, now)
     }
 
     /// Active channels (at least one subscriber), optionally filtered by a glob.
@@ -211,7 +202,9 @@ impl PubSub {
             Kind::Channel => &reg.channels,
             Kind::Shard => &reg.shard_channels,
         };
-        map.get(channel).map_or(0, Vec::len)
+        map.get(channel).map_or(0, |subs| {
+            subs.iter().filter(|c| !c.output.is_closing()).count()
+        })
     }
 
     /// Number of distinct patterns subscribed by any client (PUBSUB NUMPAT).
@@ -228,6 +221,26 @@ impl PubSub {
             reg.shard_channels.len(),
         )
     }
+}
+
+/// Push a frame to every live subscriber; returns how many received it. A client that is
+/// closing (killed, over its limit) is already gone as far as publishers can tell, even
+/// before its task has removed its subscriptions.
+fn deliver_all<F: Fn(&mut BytesMut, u8)>(
+    subs: &Subscribers,
+    frames: &mut Frames<F>,
+    limits: &OutputLimits,
+    now: u64,
+) -> usize {
+    let mut n = 0;
+    for sub in subs {
+        if sub.output.is_closing() {
+            continue;
+        }
+        limits.deliver(sub, frames.get(sub.resp()), now);
+        n += 1;
+    }
+    n
 }
 
 /// A fan-out frame encoded lazily, at most once per protocol version.

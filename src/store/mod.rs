@@ -17,6 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 
 const SHARDS: usize = 16;
 const SHARD_BITS: u32 = 4;
+const _: () = assert!(SHARDS <= 1 << SHARD_BITS, "shard index must fit the cursor");
 const HASH_BITS: u32 = 60;
 
 #[derive(Debug, Clone)]
@@ -179,7 +180,6 @@ impl Keyspace {
                 break;
             }
         }
-        debug_assert!(SHARDS <= 1 << SHARD_BITS);
         let keys = keys
             .into_iter()
             .filter(|(_, k, t)| {

@@ -15,8 +15,10 @@ pub async fn start() -> ServerHandle {
 }
 
 pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> ServerHandle {
-    let mut config = Config::default();
-    config.port = 0;
+    let mut config = Config {
+        port: 0,
+        ..Default::default()
+    };
     adjust(&mut config);
     Server::start(config).await.expect("server starts")
 }
@@ -95,7 +97,18 @@ pub fn render(r: &Resp) -> String {
 /// Incremental RESP reader over bytes; `None` when more input is needed.
 pub fn parse_resp(buf: &[u8]) -> Option<(Resp, usize)> {
     let nl = buf.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(&buf[1..nl]).ok()?.to_string();
+    // Status and error lines as text, bytes outside ASCII escaped (\xNN) so that raw bytes
+    // and their UTF-8 replacement characters never compare equal.
+    let line: String = buf[1..nl]
+        .iter()
+        .map(|&b| {
+            if b.is_ascii() {
+                (b as char).to_string()
+            } else {
+                format!("\\x{b:02x}")
+            }
+        })
+        .collect();
     let rest = nl + 2;
     let agg = |n: i64, rest: usize| -> Option<(Vec<Resp>, usize)> {
         let mut items = vec![];
