@@ -4,6 +4,7 @@
 use clap::{Arg, ArgAction, Command};
 use relay::config::{Config, OPTIONS};
 use std::process::ExitCode;
+use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
 
 fn cli() -> Command {
     let mut cmd = Command::new("relay-server")
@@ -46,33 +47,44 @@ fn load_config() -> Result<Config, String> {
     Ok(config)
 }
 
-fn init_logging(config: &Config) -> Result<(), String> {
-    let level = match config.loglevel.as_str() {
+/// The tracing filter for a Redis log level.
+fn filter_for(loglevel: &str) -> EnvFilter {
+    let level = match loglevel {
         "debug" => "debug",
-        "verbose" => "info",
-        "notice" => "info",
+        "verbose" | "notice" => "info",
         "nothing" => "off",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("relay={level}")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    if config.logfile.is_empty() {
-        builder.init();
+    EnvFilter::new(format!("relay={level}"))
+}
+
+/// Install the logger; returns the hook CONFIG SET loglevel calls to change the filter.
+fn init_logging(config: &Config) -> Result<relay::server::LogHook, String> {
+    // RELAY_LOG (tracing filter syntax) overrides loglevel at start.
+    let initial =
+        EnvFilter::try_from_env("RELAY_LOG").unwrap_or_else(|_| filter_for(&config.loglevel));
+    let (filter, reload) = reload::Layer::new(initial);
+    let output = if config.logfile.is_empty() {
+        fmt::layer().with_target(false).boxed()
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&config.logfile)
             .map_err(|e| format!("Can't open the log file {}: {e}", config.logfile))?;
-        builder
+        fmt::layer()
+            .with_target(false)
             .with_ansi(false)
             .with_writer(std::sync::Mutex::new(file))
-            .init();
-    }
-    Ok(())
+            .boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .init();
+    Ok(Box::new(move |level: &str| {
+        reload.reload(filter_for(level)).map_err(|e| e.to_string())
+    }))
 }
 
 fn main() -> ExitCode {
@@ -83,10 +95,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = init_logging(&config) {
-        eprintln!("{e}");
-        return ExitCode::FAILURE;
-    }
+    let log_hook = match init_logging(&config) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // One thread by default, as Redis: no cross-thread wake-ups on the request path.
     let mut builder = if config.io_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -116,6 +131,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        handle.shared.set_log_hook(log_hook);
         let shared = handle.shared.clone();
         tokio::spawn(async move {
             wait_for_signal().await;

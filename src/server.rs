@@ -18,9 +18,40 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// Instantaneous rates, as Redis computes them: the mean of the last 16 samples taken every
+/// 100 ms (INFO `instantaneous_ops_per_sec`, `instantaneous_input_kbps`, …).
+#[derive(Default)]
+pub struct RateSampler {
+    last: Option<(Instant, [u64; 3])>,
+    samples: std::collections::VecDeque<[f64; 3]>,
+}
+
+impl RateSampler {
+    const SAMPLES: usize = 16;
+
+    fn sample(&mut self, now: Instant, counters: [u64; 3]) {
+        if let Some((at, prev)) = self.last {
+            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+            let rate = [0, 1, 2].map(|i| counters[i].saturating_sub(prev[i]) as f64 / secs);
+            if self.samples.len() == Self::SAMPLES {
+                self.samples.pop_front();
+            }
+            self.samples.push_back(rate);
+        }
+        self.last = Some((now, counters));
+    }
+
+    /// Mean rates: commands/s, input bytes/s, output bytes/s.
+    pub fn rates(&self) -> [f64; 3] {
+        let n = self.samples.len().max(1) as f64;
+        [0, 1, 2].map(|i| self.samples.iter().map(|s| s[i]).sum::<f64>() / n)
+    }
+}
+
 /// Counters behind INFO stats.
 #[derive(Default)]
 pub struct Stats {
+    pub rates: std::sync::Mutex<RateSampler>,
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub commands: AtomicU64,
@@ -49,6 +80,10 @@ impl Stats {
     }
 }
 
+/// Changes the log filter at run time (CONFIG SET loglevel); installed by the binary, which owns
+/// the logger.
+pub type LogHook = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 /// State shared by every connection of one server.
 pub struct Shared {
     pub config: RwLock<Config>,
@@ -66,6 +101,7 @@ pub struct Shared {
     pub started_unix: u64,
     pub tcp_port: AtomicU64,
     shutdown_tx: watch::Sender<bool>,
+    log_hook: std::sync::OnceLock<LogHook>,
 }
 
 impl Shared {
@@ -89,6 +125,7 @@ impl Shared {
             tcp_port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
             shutdown_tx,
+            log_hook: std::sync::OnceLock::new(),
         };
         shared.apply_config();
         Arc::new(shared)
@@ -112,6 +149,15 @@ impl Shared {
             .store(c.client_query_buffer_limit, Ordering::Relaxed);
         self.maxclients.store(c.maxclients, Ordering::Relaxed);
         self.timeout.store(c.timeout, Ordering::Relaxed);
+        if let Some(hook) = self.log_hook.get() {
+            if let Err(e) = hook(&c.loglevel) {
+                tracing::warn!("cannot change the log level: {e}");
+            }
+        }
+    }
+
+    pub fn set_log_hook(&self, hook: LogHook) {
+        let _ = self.log_hook.set(hook);
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
@@ -205,10 +251,11 @@ impl Server {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect::<Vec<_>>();
-        let tasks = listeners
+        let mut tasks: Vec<_> = listeners
             .into_iter()
             .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
             .collect();
+        tasks.push(tokio::spawn(sample_rates(shared.clone())));
         for a in &addrs {
             tracing::info!("Ready to accept connections tcp on {a}");
         }
@@ -217,6 +264,24 @@ impl Server {
             addrs,
             tasks,
         })
+    }
+}
+
+/// Sample the counters behind the instantaneous rates every 100 ms until shutdown.
+async fn sample_rates(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        let s = &shared.stats;
+        let counters =
+            [&s.commands, &s.net_input, &s.net_output].map(|c| c.load(Ordering::Relaxed));
+        if let Ok(mut r) = s.rates.lock() {
+            r.sample(Instant::now(), counters);
+        }
     }
 }
 

@@ -145,3 +145,61 @@ async fn command_docs_and_info_describe_the_table() {
     let first_arg = doc[args_at + 1].items()[0].items();
     assert!(first_arg.contains(&Resp::bulk("channel")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_reports_instantaneous_ops_under_load() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    let mut wire = Vec::new();
+    for _ in 0..200 {
+        wire.extend(common::encode_command(&[b"PING"]));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < deadline {
+        c.send_raw(&wire).await;
+        for _ in 0..200 {
+            c.read().await;
+        }
+    }
+    let info = c.cmd(&["INFO", "stats"]).await.text();
+    let ops: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("instantaneous_ops_per_sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("instantaneous_ops_per_sec");
+    assert!(ops > 1000, "{info}");
+}
+
+/// go-redis v9 cannot be installed here (no Go module proxy), so its connect-time handshake is
+/// replayed byte for byte: HELLO 3, then CLIENT SETINFO LIB-NAME / LIB-VER in one pipeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_redis_v9_handshake_is_answered() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    let mut wire = common::encode_command(&[b"hello", b"3"]);
+    wire.extend(common::encode_command(&[
+        b"client",
+        b"setinfo",
+        b"LIB-NAME",
+        b"go-redis(,go1.22.1)",
+    ]));
+    wire.extend(common::encode_command(&[
+        b"client", b"setinfo", b"LIB-VER", b"9.5.1",
+    ]));
+    c.send_raw(&wire).await;
+    let Resp::Map(hello) = c.read().await else {
+        panic!("HELLO 3 replies with a map")
+    };
+    assert!(hello.contains(&(
+        Resp::bulk("version"),
+        Resp::bulk(relay::REDIS_COMPAT_VERSION)
+    )));
+    assert_eq!(c.read().await, Resp::Simple("OK".into()));
+    assert_eq!(c.read().await, Resp::Simple("OK".into()));
+    let me = c.cmd(&["CLIENT", "INFO"]).await.text();
+    assert!(
+        me.contains("lib-name=go-redis(,go1.22.1) lib-ver=9.5.1"),
+        "{me}"
+    );
+    assert!(me.contains("resp=3"), "{me}");
+}

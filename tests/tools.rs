@@ -126,6 +126,38 @@ async fn config_file_then_flags_then_config_rewrite() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loglevel_can_be_raised_at_run_time() {
+    let log = std::env::temp_dir().join(format!("relay-log-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let server = common::spawn_binary(&["--logfile", log.to_str().unwrap()]).await;
+    let mut admin = RawConn::connect(server.addr).await;
+    // At warning level a disconnect is not logged; at debug it is.
+    RawConn::connect(server.addr).await.cmd(&["PING"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Client closed connection"));
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "loglevel", "debug"]).await,
+        Resp::Simple("OK".into())
+    );
+    RawConn::connect(server.addr).await.cmd(&["PING"]).await;
+    let mut logged = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Client closed connection")
+        {
+            logged = true;
+            break;
+        }
+    }
+    assert!(logged, "debug lines appear after CONFIG SET loglevel debug");
+    std::fs::remove_file(&log).ok();
+}
+
 #[test]
 fn bad_config_is_refused_at_start() {
     let out = Command::new(common::relay_binary())

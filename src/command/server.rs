@@ -269,9 +269,18 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             s.header("Stats");
             s.line("total_connections_received", get(&st.connections_received));
             s.line("total_commands_processed", get(&st.commands));
-            s.line("instantaneous_ops_per_sec", "0".into());
+            let [ops, input, output] = st.rates.lock().map(|r| r.rates()).unwrap_or_default();
+            s.line(
+                "instantaneous_ops_per_sec",
+                format!("{}", ops.round() as u64),
+            );
             s.line("total_net_input_bytes", get(&st.net_input));
             s.line("total_net_output_bytes", get(&st.net_output));
+            s.line("instantaneous_input_kbps", format!("{:.2}", input / 1024.0));
+            s.line(
+                "instantaneous_output_kbps",
+                format!("{:.2}", output / 1024.0),
+            );
             s.line("rejected_connections", get(&st.rejected_connections));
             s.line("expired_keys", "0".into());
             s.line("evicted_keys", "0".into());
