@@ -40,9 +40,15 @@ impl RequestParser {
     }
 
     /// How many bytes the next read should make room for.
+    ///
+    /// For a large argument the buffer grows geometrically as its bytes arrive (never more than
+    /// doubling what has been received), so announcing a huge length costs the sender as much
+    /// memory as it costs the server.
     pub fn wanted(&self, buf: &BytesMut) -> usize {
         match self.bulk_len {
-            Some(len) if len + 2 >= BIG_ARG => (len + 2).saturating_sub(buf.len()),
+            Some(len) if len + 2 >= BIG_ARG => (len + 2)
+                .saturating_sub(buf.len())
+                .min(buf.len().max(BIG_ARG)),
             _ => 0,
         }
     }
@@ -123,9 +129,6 @@ impl RequestParser {
                         _ => return Err(ProtocolError::InvalidBulkLength),
                     };
                     self.bulk_len = Some(len);
-                    if len + 2 >= BIG_ARG && buf.capacity() < len + 2 {
-                        buf.reserve(len + 2 - buf.len());
-                    }
                     len
                 }
             };
@@ -391,6 +394,19 @@ mod tests {
         );
         assert_eq!(split_args(b"   ").unwrap(), Vec::<Bytes>::new());
         assert!(split_args(b"\"a\"b").is_none());
+    }
+
+    #[test]
+    fn announced_huge_bulk_does_not_reserve_its_size_up_front() {
+        let mut p = RequestParser::default();
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nECHO\r\n$500000000\r\n"[..]);
+        assert_eq!(p.parse(&mut buf, &LIMITS).unwrap(), None);
+        assert!(
+            buf.capacity() < 1 << 20,
+            "reserved {} bytes",
+            buf.capacity()
+        );
+        assert!(p.wanted(&buf) <= BIG_ARG);
     }
 
     #[test]

@@ -170,9 +170,10 @@ where
         }
         let reading = !session.close_after_reply;
         if reading {
-            let want = parser.wanted(&rbuf).max(read_hint);
-            if rbuf.capacity() - rbuf.len() < want.min(READ_MIN) || rbuf.capacity() == 0 {
-                rbuf.reserve(want);
+            let big = parser.wanted(&rbuf);
+            let spare = rbuf.capacity() - rbuf.len();
+            if spare < READ_MIN.min(read_hint) || spare < big {
+                rbuf.reserve(big.max(read_hint));
             }
         }
         let idle_secs = shared.timeout.load(Ordering::Relaxed);
