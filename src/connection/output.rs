@@ -2,8 +2,10 @@
 //!
 //! Everything a client is sent — its own replies and pub/sub deliveries pushed by other tasks —
 //! goes through one ordered queue, so a subscribe confirmation always precedes the messages it
-//! enables. Fan-out frames are shared `Bytes` (encoded once per publish, reference-counted per
-//! receiver); the client's own replies are appended to a tail buffer. `pending` counts every
+//! enables. Fan-out frames are encoded once per publish; a large one is shared (`Bytes`,
+//! reference-counted per receiver), a small one is copied into the receiver's tail buffer, where
+//! the client's own replies go too, since copying 50 bytes costs less than a reference and an
+//! iovec of its own. `pending` counts every
 //! byte queued or taken for writing and not yet written: that is the client's `omem`, the
 //! number the limits are checked against. A publisher never waits: when a push takes a client
 //! over its hard limit, or over its soft limit for longer than soft-seconds, the client is
@@ -16,6 +18,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
+
+/// Frames up to this size are copied into the receiver's buffer; larger ones are shared.
+pub const COPY_FRAME_MAX: usize = 512;
 
 /// Pending output not counted against the limits (Redis's PROTO_REPLY_CHUNK_BYTES buffer).
 pub const STATIC_ALLOWANCE: u64 = 16 * 1024;
@@ -70,11 +75,17 @@ impl OutputBuffer {
             let Ok(mut q) = self.queue.lock() else {
                 return LimitCheck::Within;
             };
-            if !q.tail.is_empty() {
-                let tail = q.tail.split().freeze();
-                q.chunks.push_back(tail);
+            if len <= COPY_FRAME_MAX {
+                // A small frame is cheaper copied than shared: it joins the tail, so a backlog
+                // of small messages leaves in one contiguous write, not one iovec each.
+                q.tail.extend_from_slice(&frame);
+            } else {
+                if !q.tail.is_empty() {
+                    let tail = q.tail.split().freeze();
+                    q.chunks.push_back(tail);
+                }
+                q.chunks.push_back(frame);
             }
-            q.chunks.push_back(frame);
         }
         let total = self.pending.fetch_add(len, Ordering::AcqRel) + len;
         self.wake.notify_one();
