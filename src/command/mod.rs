@@ -22,7 +22,6 @@ use crate::error;
 use crate::reply::Reply;
 use crate::server::Shared;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
@@ -181,33 +180,20 @@ impl CommandSpec {
     }
 }
 
-/// FNV-1a: the command table's keys are fixed, so a fast non-keyed hash is safe here.
-#[derive(Default, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
+/// FNV-1a over the ASCII-lowercased bytes: command names are matched case-insensitively
+/// without copying them first.
+fn hash_lower(name: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in name {
+        h = (h ^ b.to_ascii_lowercase() as u64).wrapping_mul(0x100000001b3);
     }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf29ce484222325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ *b as u64).wrapping_mul(0x100000001b3);
-        }
-        self.0 = h;
-    }
+    h
 }
 
-type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
-
 /// All commands, indexed by lower-case name; every spec (subcommands too) has a numeric id.
+/// Names live in a small open-addressing table probed with `hash_lower`.
 pub struct CommandTable {
-    by_name: HashMap<&'static str, usize, FnvBuild>,
+    slots: Vec<Option<(&'static str, usize)>>,
     specs: Vec<(&'static CommandSpec, String)>,
     top_level: Vec<usize>,
 }
@@ -226,22 +212,32 @@ pub fn table() -> &'static CommandTable {
     static TABLE: OnceLock<CommandTable> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t = CommandTable {
-            by_name: HashMap::default(),
+            slots: Vec::new(),
             specs: Vec::new(),
             top_level: Vec::new(),
         };
+        let mut names: Vec<(&'static str, usize)> = Vec::new();
         for family in FAMILIES {
             for spec in family.iter() {
                 let id = t.specs.len();
                 t.specs.push((spec, spec.name.to_string()));
-                t.by_name.insert(spec.name, id);
+                names.push((spec.name, id));
                 t.top_level.push(id);
                 for sub in spec.subcommands {
                     t.specs.push((sub, format!("{}|{}", spec.name, sub.name)));
-                    t.by_name
-                        .insert(leak_fullname(spec.name, sub.name), t.specs.len() - 1);
+                    names.push((leak_fullname(spec.name, sub.name), t.specs.len() - 1));
                 }
             }
+        }
+        // At most a quarter full, so probes are short.
+        let size = (names.len() * 4).next_power_of_two();
+        t.slots = vec![None; size];
+        for (name, id) in names {
+            let mut i = hash_lower(name.as_bytes()) as usize & (size - 1);
+            while t.slots[i].is_some() {
+                i = (i + 1) & (size - 1);
+            }
+            t.slots[i] = Some((name, id));
         }
         t
     })
@@ -255,15 +251,18 @@ fn leak_fullname(parent: &str, sub: &str) -> &'static str {
 impl CommandTable {
     /// Look a command up by the name a client sent (any case).
     pub fn lookup(&self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
-        if name.len() > 64 {
+        if name.len() > 64 || self.slots.is_empty() {
             return None;
         }
-        let mut buf = [0u8; 64];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        let name = std::str::from_utf8(lower).ok()?;
-        self.by_name.get(name).map(|&id| (id, self.specs[id].0))
+        let mask = self.slots.len() - 1;
+        let mut i = hash_lower(name) as usize & mask;
+        while let Some((candidate, id)) = self.slots[i] {
+            if candidate.as_bytes().eq_ignore_ascii_case(name) {
+                return Some((id, self.specs[id].0));
+            }
+            i = (i + 1) & mask;
+        }
+        None
     }
 
     pub fn fullname(&self, id: usize) -> &str {

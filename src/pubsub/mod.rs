@@ -140,14 +140,14 @@ impl PubSub {
     /// PUBLISH: deliver to channel subscribers, then to matching pattern subscribers.
     /// Returns the number of deliveries (a client on the channel and a pattern counts twice).
     pub fn publish(&self, channel: &Bytes, message: &Bytes, limits: &OutputLimits) -> usize {
-        let now = limits.now_ms();
         let reg = self.read();
         let mut delivered = 0;
+        let now = LazyNow::default();
         if let Some(subs) = reg.channels.get(channel) {
             let mut frames = Frames::new(|out, proto| {
                 message_frame(out, b"message", None, channel, message, proto)
             });
-            delivered += deliver_all(subs, &mut frames, limits, now);
+            delivered += deliver_all(subs, &mut frames, limits, &now);
         }
         let idx = &reg.patterns;
         for &plen in idx.prefix_lens.keys() {
@@ -164,7 +164,7 @@ impl PubSub {
                 let mut frames = Frames::new(|out, proto| {
                     message_frame(out, b"pmessage", Some(&p.pattern), channel, message, proto)
                 });
-                delivered += deliver_all(&p.subs, &mut frames, limits, now);
+                delivered += deliver_all(&p.subs, &mut frames, limits, &now);
             }
         }
         delivered
@@ -172,15 +172,15 @@ impl PubSub {
 
     /// SPUBLISH: deliver to shard-channel subscribers.
     pub fn spublish(&self, channel: &Bytes, message: &Bytes, limits: &OutputLimits) -> usize {
-        let now = limits.now_ms();
         let reg = self.read();
         let Some(subs) = reg.shard_channels.get(channel) else {
             return 0;
         };
+        let now = LazyNow::default();
         let mut frames = Frames::new(|out, proto| {
             message_frame(out, b"smessage", None, channel, message, proto)
         });
-        deliver_all(subs, &mut frames, limits, now)
+        deliver_all(subs, &mut frames, limits, &now)
     }
 
     /// Active channels (at least one subscriber), optionally filtered by a glob.
@@ -230,17 +230,34 @@ fn deliver_all<F: Fn(&mut BytesMut, u8)>(
     subs: &Subscribers,
     frames: &mut Frames<F>,
     limits: &OutputLimits,
-    now: u64,
+    now: &LazyNow,
 ) -> usize {
     let mut n = 0;
     for sub in subs {
         if sub.output.is_closing() {
             continue;
         }
-        limits.deliver(sub, frames.get(sub.resp()), now);
+        limits.deliver(sub, frames.get(sub.resp()), now.get(limits));
         n += 1;
     }
     n
+}
+
+/// The clock, read once per publish and only if someone receives it.
+#[derive(Default)]
+struct LazyNow(std::cell::Cell<Option<u64>>);
+
+impl LazyNow {
+    fn get(&self, limits: &OutputLimits) -> u64 {
+        match self.0.get() {
+            Some(t) => t,
+            None => {
+                let t = limits.now_ms();
+                self.0.set(Some(t));
+                t
+            }
+        }
+    }
 }
 
 /// A fan-out frame encoded lazily, at most once per protocol version.
