@@ -229,8 +229,9 @@ where
                     READ_MIN.max(n)
                 };
                 process_input(&shared, &mut session, &mut parser, &mut rbuf);
-                if rbuf.is_empty() && parser.held() == 0 {
-                    // Release the buffer between requests: idle clients hold no read memory.
+                if rbuf.is_empty() && parser.held() == 0 && rbuf.capacity() > READ_MAX {
+                    // Release a buffer a large request grew; a small one is kept for the next
+                    // request instead of being allocated anew every time.
                     rbuf = BytesMut::new();
                 }
                 handle
