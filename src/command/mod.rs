@@ -15,6 +15,7 @@ pub mod introspection;
 pub mod keys;
 pub mod pubsub;
 pub mod server;
+pub mod stream;
 pub mod strings;
 
 use crate::connection::Session;
@@ -206,6 +207,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     strings::COMMANDS,
     pubsub::COMMANDS,
+    stream::COMMANDS,
 ];
 
 pub fn table() -> &'static CommandTable {

@@ -8,6 +8,8 @@
 //! SCAN's cursor walks shards in order and, inside a shard, keys in order of a fixed 60-bit
 //! hash: a key present for a whole iteration is returned at least once however the maps grow.
 
+pub mod stream;
+
 use crate::pubsub::glob;
 use bytes::Bytes;
 use std::collections::hash_map::DefaultHasher;
@@ -23,6 +25,7 @@ const HASH_BITS: u32 = 60;
 #[derive(Debug, Clone)]
 pub enum Value {
     String(Bytes),
+    Stream(Box<stream::Stream>),
 }
 
 impl Value {
@@ -30,6 +33,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::String(_) => "string",
+            Value::Stream(_) => "stream",
         }
     }
 }

@@ -1,0 +1,457 @@
+//! Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM, XSETID.
+//!
+//! Argument parsing follows t_stream.c step for step (option order, which error wins, the
+//! defaults of approximate trimming); the data work is in `store::stream`.
+
+use super::flags::*;
+use super::{parse_i64, CommandSpec, Ctx};
+use crate::error;
+use crate::reply::Reply;
+use crate::store::stream::chunk::Entry;
+use crate::store::stream::id::{self, StreamId};
+use crate::store::stream::{Stream, Trim};
+use crate::store::Value;
+use bytes::Bytes;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const WRITE_STREAM: &[&str] = &["write", "stream", "fast"];
+const READ_STREAM: &[&str] = &["read", "stream", "fast"];
+const READ_STREAM_SLOW: &[&str] = &["read", "stream", "slow"];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("xadd", -5, WRITE | DENYOOM | FAST, WRITE_STREAM, xadd)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist.")
+        .complexity("O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.")
+        .usage("key [NOMKSTREAM] [(MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]] (*|id) (field value) ..."),
+    CommandSpec::new("xlen", 2, READONLY | FAST, READ_STREAM, xlen)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Return the number of messages in a stream.")
+        .usage("key"),
+    CommandSpec::new("xrange", -4, READONLY, READ_STREAM_SLOW, xrange)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Returns the messages from a stream within a range of IDs.")
+        .complexity("O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).")
+        .usage("key start end [COUNT count:integer]"),
+    CommandSpec::new("xrevrange", -4, READONLY, READ_STREAM_SLOW, xrevrange)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order.")
+        .complexity("O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).")
+        .usage("key end start [COUNT count:integer]"),
+    CommandSpec::new("xdel", -3, WRITE | FAST, WRITE_STREAM, xdel)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Returns the number of messages after removing them from a stream.")
+        .complexity("O(1) for each single item to delete in the stream, regardless of the stream size.")
+        .usage("key id ..."),
+    CommandSpec::new("xtrim", -4, WRITE, &["write", "stream", "slow"], xtrim)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Deletes messages from the beginning of a stream.")
+        .complexity("O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.")
+        .usage("key (MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]"),
+    CommandSpec::new("xsetid", -3, WRITE | DENYOOM | FAST, WRITE_STREAM, xsetid)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "An internal command for replicating stream values.")
+        .usage("key last-id [ENTRIESADDED entries-added:integer] [MAXDELETEDID max-deleted-id]"),
+];
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn parse_id(
+    arg: &[u8],
+    missing_seq: u64,
+    strict: bool,
+    allow_auto_seq: bool,
+) -> Result<(StreamId, bool), Reply> {
+    id::parse_id(arg, missing_seq, strict, allow_auto_seq).map_err(Reply::error)
+}
+
+/// A range bound, with the `(` exclusive prefix.
+fn parse_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
+    if arg.len() > 1 && arg[0] == b'(' {
+        let (id, _) = parse_id(&arg[1..], missing_seq, true, false)?;
+        return Ok((id, true));
+    }
+    let (id, _) = parse_id(arg, missing_seq, false, false)?;
+    Ok((id, false))
+}
+
+/// Parsed XADD/XTRIM options.
+#[derive(Default)]
+struct AddTrimArgs {
+    trim: Option<Trim>,
+    approx: bool,
+    limit: usize,
+    nomkstream: bool,
+    id: Option<(StreamId, bool)>,
+    auto: bool,
+}
+
+/// `streamParseAddOrTrimArgsOrReply`: returns the parsed options and the index of the ID
+/// (XADD) or of the end of the options.
+fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<(AddTrimArgs, usize), Reply> {
+    let mut a = AddTrimArgs::default();
+    let mut limit: Option<i64> = None;
+    let mut i = 2;
+    let incompatible =
+        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let opt = &args[i];
+        if xadd && opt.as_ref() == b"*" {
+            a.auto = true;
+            break;
+        } else if opt.eq_ignore_ascii_case(b"maxlen") && more > 0 {
+            if a.trim.is_some() {
+                return Err(Reply::error(incompatible));
+            }
+            a.approx = false;
+            let next = &args[i + 1];
+            if more >= 2 && next.as_ref() == b"~" {
+                a.approx = true;
+                i += 1;
+            } else if more >= 2 && next.as_ref() == b"=" {
+                i += 1;
+            }
+            let n = parse_i64(&args[i + 1]).ok_or_else(|| Reply::error(error::NOT_INTEGER))?;
+            if n < 0 {
+                return Err(Reply::error("ERR The MAXLEN argument must be >= 0."));
+            }
+            i += 1;
+            a.trim = Some(Trim::MaxLen(n as u64));
+        } else if opt.eq_ignore_ascii_case(b"minid") && more > 0 {
+            if a.trim.is_some() {
+                return Err(Reply::error(incompatible));
+            }
+            a.approx = false;
+            let next = &args[i + 1];
+            if more >= 2 && next.as_ref() == b"~" {
+                a.approx = true;
+                i += 1;
+            } else if more >= 2 && next.as_ref() == b"=" {
+                i += 1;
+            }
+            let (min, _) = parse_id(&args[i + 1], 0, true, false)?;
+            i += 1;
+            a.trim = Some(Trim::MinId(min));
+        } else if opt.eq_ignore_ascii_case(b"limit") && more > 0 {
+            let n = parse_i64(&args[i + 1]).ok_or_else(|| Reply::error(error::NOT_INTEGER))?;
+            if n < 0 {
+                return Err(Reply::error("ERR The LIMIT argument must be >= 0."));
+            }
+            limit = Some(n);
+            i += 1;
+        } else if xadd && opt.eq_ignore_ascii_case(b"nomkstream") {
+            a.nomkstream = true;
+        } else if xadd {
+            a.id = Some(parse_id(opt, 0, true, true)?);
+            break;
+        } else {
+            return Err(Reply::error(error::SYNTAX));
+        }
+        i += 1;
+    }
+    if limit.is_some_and(|l| l > 0) && a.trim.is_none() {
+        return Err(Reply::error(
+            "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
+        ));
+    }
+    if !xadd && a.trim.is_none() {
+        return Err(Reply::error(
+            "ERR syntax error, XTRIM must be called with a trimming strategy",
+        ));
+    }
+    match limit {
+        Some(_) if !a.approx => {
+            return Err(Reply::error(
+                "ERR syntax error, LIMIT cannot be used without the special ~ option",
+            ));
+        }
+        Some(l) => a.limit = l as usize,
+        None => {
+            a.limit = if a.approx {
+                100 * crate::store::stream::chunk::MAX_ENTRIES
+            } else {
+                0
+            }
+        }
+    }
+    Ok((a, i))
+}
+
+/// One entry as XRANGE and friends reply: `[id, [field, value, ...]]`.
+pub fn entry_reply(e: Entry) -> Reply {
+    let mut fv = Vec::with_capacity(e.fields.len() * 2);
+    for (f, v) in e.fields {
+        fv.push(Reply::Bulk(f));
+        fv.push(Reply::Bulk(v));
+    }
+    Reply::Array(vec![Reply::Bulk(e.id.to_bytes()), Reply::Array(fv)])
+}
+
+/// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
+fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (opts, idpos) = match parse_add_trim(args, true) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let field_pos = idpos + 1;
+    let nfv = args.len().saturating_sub(field_pos);
+    if nfv < 2 || nfv % 2 == 1 {
+        return Reply::Error(error::wrong_arity("xadd"));
+    }
+    if let Some((id, true)) = opts.id {
+        if id == StreamId::MIN {
+            return Reply::error("ERR The ID specified in XADD must be greater than 0-0");
+        }
+    }
+    let fields: Vec<(Bytes, Bytes)> = args[field_pos..]
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    let key = args[1].clone();
+    ctx.shared.keyspace.with_shard(ctx.session.db, &key, |shard| {
+        let stream = match shard.get_mut(&key) {
+            Some(Value::Stream(s)) => s,
+            Some(_) => return Reply::error(error::WRONGTYPE),
+            None if opts.nomkstream => return Reply::Null,
+            None => {
+                shard.insert(key.clone(), Value::Stream(Box::default()));
+                match shard.get_mut(&key) {
+                    Some(Value::Stream(s)) => s,
+                    _ => return Reply::error(error::WRONGTYPE),
+                }
+            }
+        };
+        if stream.last_id == StreamId::MAX {
+            return Reply::error("ERR The stream has exhausted the last possible ID, unable to add more items");
+        }
+        let new_id = match opts.id {
+            None => stream.next_auto_id(now_ms()),
+            Some((id, true)) => Some(id).filter(|id| *id > stream.last_id),
+            Some((ms_only, false)) => {
+                if ms_only.ms > stream.last_id.ms {
+                    Some(StreamId::new(ms_only.ms, 0))
+                } else if ms_only.ms == stream.last_id.ms && stream.last_id.seq < u64::MAX {
+                    Some(StreamId::new(ms_only.ms, stream.last_id.seq + 1))
+                } else {
+                    None
+                }
+            }
+        };
+        let Some(new_id) = new_id else {
+            return Reply::error("ERR The ID specified in XADD is equal or smaller than the target stream top item");
+        };
+        stream.append(new_id, &fields);
+        if let Some(how) = opts.trim {
+            stream.trim(how, opts.approx, opts.limit);
+        }
+        Reply::Bulk(new_id.to_bytes())
+    })
+}
+
+/// Run `f` on the stream at `key` (read access); `missing` if there is none.
+fn with_stream<R>(
+    ctx: &Ctx,
+    key: &[u8],
+    missing: R,
+    f: impl FnOnce(&Stream) -> R,
+) -> Result<R, Reply> {
+    ctx.shared
+        .keyspace
+        .with_shard(ctx.session.db, key, |shard| match shard.get(key) {
+            Some(Value::Stream(s)) => Ok(f(s)),
+            Some(_) => Err(Reply::error(error::WRONGTYPE)),
+            None => Ok(missing),
+        })
+}
+
+/// Run `f` on the stream at `key` (write access); `missing` if there is none.
+fn with_stream_mut<R>(
+    ctx: &Ctx,
+    key: &[u8],
+    missing: R,
+    f: impl FnOnce(&mut Stream) -> R,
+) -> Result<R, Reply> {
+    ctx.shared
+        .keyspace
+        .with_shard(ctx.session.db, key, |shard| match shard.get_mut(key) {
+            Some(Value::Stream(s)) => Ok(f(s)),
+            Some(_) => Err(Reply::error(error::WRONGTYPE)),
+            None => Ok(missing),
+        })
+}
+
+fn xlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match with_stream(ctx, &args[1], 0, |s| s.len()) {
+        Ok(n) => Reply::Integer(n as i64),
+        Err(e) => e,
+    }
+}
+
+fn range_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) -> Reply {
+    let (start_arg, end_arg) = if rev {
+        (&args[3], &args[2])
+    } else {
+        (&args[2], &args[3])
+    };
+    let (mut start, start_ex) = match parse_bound(start_arg, 0) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if start_ex {
+        match start.next() {
+            Some(s) => start = s,
+            None => return Reply::error("ERR invalid start ID for the interval"),
+        }
+    }
+    let (mut end, end_ex) = match parse_bound(end_arg, u64::MAX) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if end_ex {
+        match end.prev() {
+            Some(e) => end = e,
+            None => return Reply::error("ERR invalid end ID for the interval"),
+        }
+    }
+    let mut count: i64 = -1;
+    let mut j = 4;
+    while j < args.len() {
+        if args[j].eq_ignore_ascii_case(b"count") && j + 1 < args.len() {
+            match parse_i64(&args[j + 1]) {
+                Some(n) => count = n.max(0),
+                None => return Reply::error(error::NOT_INTEGER),
+            }
+            j += 2;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+    }
+    let result = with_stream(ctx, &args[1], None, |s| {
+        if count == 0 {
+            return Some(Reply::NullArray);
+        }
+        let limit = (count > 0).then_some(count as usize);
+        Some(Reply::Array(
+            s.range(start, end, limit, rev)
+                .into_iter()
+                .map(entry_reply)
+                .collect(),
+        ))
+    });
+    match result {
+        Ok(Some(r)) => r,
+        Ok(None) => Reply::Array(vec![]),
+        Err(e) => e,
+    }
+}
+
+fn xrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    range_generic(ctx, args, false)
+}
+
+fn xrevrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    range_generic(ctx, args, true)
+}
+
+fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut ids = Vec::with_capacity(args.len() - 2);
+    for a in &args[2..] {
+        match parse_id(a, 0, true, false) {
+            Ok((id, _)) => ids.push(id),
+            Err(e) => return e,
+        }
+    }
+    match with_stream_mut(ctx, &args[1], 0, |s| {
+        ids.iter().filter(|id| s.delete(**id)).count()
+    }) {
+        Ok(n) => Reply::Integer(n as i64),
+        Err(e) => e,
+    }
+}
+
+fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let key = &args[1];
+    let exists = with_stream(ctx, key, false, |_| true);
+    match exists {
+        Err(e) => return e,
+        Ok(false) => return Reply::Integer(0),
+        Ok(true) => {}
+    }
+    let (opts, _) = match parse_add_trim(args, false) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let Some(how) = opts.trim else {
+        return Reply::error(error::SYNTAX);
+    };
+    match with_stream_mut(ctx, key, 0, |s| s.trim(how, opts.approx, opts.limit)) {
+        Ok(n) => Reply::Integer(n as i64),
+        Err(e) => e,
+    }
+}
+
+/// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
+fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let id = match parse_id(&args[2], 0, true, false) {
+        Ok((id, _)) => id,
+        Err(e) => return e,
+    };
+    let mut entries_added: Option<u64> = None;
+    let mut max_deleted = StreamId::MIN;
+    let mut i = 3;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        if args[i].eq_ignore_ascii_case(b"entriesadded") && more > 0 {
+            match parse_i64(&args[i + 1]) {
+                None => return Reply::error(error::NOT_INTEGER),
+                Some(n) if n < 0 => return Reply::error("ERR entries_added must be positive"),
+                Some(n) => entries_added = Some(n as u64),
+            }
+            i += 2;
+        } else if args[i].eq_ignore_ascii_case(b"maxdeletedid") && more > 0 {
+            match parse_id(&args[i + 1], 0, true, false) {
+                Err(e) => return e,
+                Ok((m, _)) if id < m => {
+                    return Reply::error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+                }
+                Ok((m, _)) => max_deleted = m,
+            }
+            i += 2;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+    }
+    let result = ctx.shared.keyspace.with_shard(ctx.session.db, &args[1], |shard| {
+        let s = match shard.get_mut(&args[1]) {
+            Some(Value::Stream(s)) => s,
+            Some(_) => return Reply::error(error::WRONGTYPE),
+            None => return Reply::error(error::NO_SUCH_KEY),
+        };
+        if id < s.max_deleted_id {
+            return Reply::error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
+        }
+        if !s.is_empty() {
+            let top = s.last_entry().map_or(StreamId::MIN, |e| e.id);
+            if id < top {
+                return Reply::error("ERR The ID specified in XSETID is smaller than the target stream top item");
+            }
+            if entries_added.is_some_and(|n| (s.len() as u64) > n) {
+                return Reply::error("ERR The entries_added specified in XSETID is smaller than the target stream length");
+            }
+        }
+        s.last_id = id;
+        if let Some(n) = entries_added {
+            s.entries_added = n;
+        }
+        if max_deleted != StreamId::MIN {
+            s.max_deleted_id = max_deleted;
+        }
+        Reply::ok()
+    });
+    result
+}

@@ -1,0 +1,299 @@
+//! A chunk of consecutive stream entries in one compact byte buffer — the idea of Redis's
+//! listpack nodes.
+//!
+//! The chunk's master entry is its first: its ID is the chunk's key and its field names are
+//! stored once. Each entry is then `flags, ms - master.ms, seq` (varints) followed either by
+//! just its values (when its fields equal the master's, the common case) or by its own
+//! field/value pairs. Deleting an entry flips a flag bit in place; the chunk is dropped when
+//! its last live entry goes. A chunk is full at `MAX_ENTRIES` entries or `MAX_BYTES` bytes,
+//! Redis's default node limits, so approximate trimming removes what Redis would.
+
+use super::id::StreamId;
+use bytes::Bytes;
+
+/// Redis's `stream-node-max-entries` and `stream-node-max-bytes` defaults.
+pub const MAX_ENTRIES: usize = 100;
+pub const MAX_BYTES: usize = 4096;
+
+const DELETED: u8 = 1;
+const SAME_FIELDS: u8 = 2;
+
+/// One decoded entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: StreamId,
+    pub fields: Vec<(Bytes, Bytes)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    master: StreamId,
+    master_fields: Vec<Bytes>,
+    data: Vec<u8>,
+    /// Entries ever appended (deleted ones included).
+    total: usize,
+    /// Live entries.
+    live: usize,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(data: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    while let Some(&b) = data.get(*pos) {
+        *pos += 1;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    v
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn get_bytes<'a>(data: &'a [u8], pos: &mut usize) -> &'a [u8] {
+    let len = get_varint(data, pos) as usize;
+    let start = (*pos).min(data.len());
+    let end = (start + len).min(data.len());
+    *pos = end;
+    &data[start..end]
+}
+
+/// A position inside a chunk's data, with the entry header decoded.
+struct Raw {
+    offset: usize,
+    flags: u8,
+    id: StreamId,
+    body: usize,
+}
+
+impl Chunk {
+    pub fn new(id: StreamId, fields: &[(Bytes, Bytes)]) -> Chunk {
+        let mut c = Chunk {
+            master: id,
+            master_fields: fields.iter().map(|(f, _)| f.clone()).collect(),
+            data: Vec::with_capacity(64),
+            total: 0,
+            live: 0,
+        };
+        c.push(id, fields);
+        c
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.total >= MAX_ENTRIES || self.data.len() >= MAX_BYTES
+    }
+
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    pub fn first_id(&self) -> StreamId {
+        self.master
+    }
+
+    /// Heap bytes held (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity()
+            + self
+                .master_fields
+                .iter()
+                .map(|f| f.len() + 32)
+                .sum::<usize>()
+    }
+
+    /// Append an entry; its ID must be greater than every ID in the chunk.
+    pub fn push(&mut self, id: StreamId, fields: &[(Bytes, Bytes)]) {
+        let same = fields.len() == self.master_fields.len()
+            && fields
+                .iter()
+                .zip(&self.master_fields)
+                .all(|((f, _), m)| f == m);
+        self.data.push(if same { SAME_FIELDS } else { 0 });
+        put_varint(&mut self.data, id.ms - self.master.ms);
+        put_varint(&mut self.data, id.seq);
+        if same {
+            for (_, v) in fields {
+                put_bytes(&mut self.data, v);
+            }
+        } else {
+            put_varint(&mut self.data, fields.len() as u64);
+            for (f, v) in fields {
+                put_bytes(&mut self.data, f);
+                put_bytes(&mut self.data, v);
+            }
+        }
+        self.total += 1;
+        self.live += 1;
+    }
+
+    fn header(&self, offset: usize) -> Option<Raw> {
+        let flags = *self.data.get(offset)?;
+        let mut pos = offset + 1;
+        let ms = self.master.ms + get_varint(&self.data, &mut pos);
+        let seq = get_varint(&self.data, &mut pos);
+        Some(Raw {
+            offset,
+            flags,
+            id: StreamId::new(ms, seq),
+            body: pos,
+        })
+    }
+
+    /// Offset just past the entry whose body starts at `raw.body`.
+    fn skip(&self, raw: &Raw) -> usize {
+        let mut pos = raw.body;
+        if raw.flags & SAME_FIELDS != 0 {
+            for _ in 0..self.master_fields.len() {
+                get_bytes(&self.data, &mut pos);
+            }
+        } else {
+            let n = get_varint(&self.data, &mut pos);
+            for _ in 0..n * 2 {
+                get_bytes(&self.data, &mut pos);
+            }
+        }
+        pos
+    }
+
+    fn decode(&self, raw: &Raw) -> Entry {
+        let mut pos = raw.body;
+        let fields = if raw.flags & SAME_FIELDS != 0 {
+            self.master_fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.clone(),
+                        Bytes::copy_from_slice(get_bytes(&self.data, &mut pos)),
+                    )
+                })
+                .collect()
+        } else {
+            let n = get_varint(&self.data, &mut pos) as usize;
+            (0..n)
+                .map(|_| {
+                    let f = Bytes::copy_from_slice(get_bytes(&self.data, &mut pos));
+                    let v = Bytes::copy_from_slice(get_bytes(&self.data, &mut pos));
+                    (f, v)
+                })
+                .collect()
+        };
+        Entry { id: raw.id, fields }
+    }
+
+    fn raws(&self) -> impl Iterator<Item = Raw> + '_ {
+        let mut offset = 0;
+        std::iter::from_fn(move || {
+            let raw = self.header(offset)?;
+            offset = self.skip(&raw);
+            Some(raw)
+        })
+    }
+
+    /// The last entry's ID, deleted or not (what Redis reads as a node's edge ID).
+    pub fn last_id_any(&self) -> Option<StreamId> {
+        self.raws().last().map(|r| r.id)
+    }
+
+    /// Live entries in ID order.
+    pub fn ids(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.raws().filter(|r| r.flags & DELETED == 0).map(|r| r.id)
+    }
+
+    /// Live entries with IDs in `[start, end]`, in order (or reversed).
+    pub fn entries_in(&self, start: StreamId, end: StreamId, rev: bool) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self
+            .raws()
+            .filter(|r| r.flags & DELETED == 0 && r.id >= start && r.id <= end)
+            .map(|r| self.decode(&r))
+            .collect();
+        if rev {
+            out.reverse();
+        }
+        out
+    }
+
+    /// Mark `id` deleted; true if it was live here.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let found = self
+            .raws()
+            .find(|r| r.id == id)
+            .filter(|r| r.flags & DELETED == 0)
+            .map(|r| r.offset);
+        match found {
+            Some(offset) => {
+                self.data[offset] |= DELETED;
+                self.live -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Delete live entries from the front while `keep_going(id)` holds, at most `limit`.
+    /// Returns the number deleted.
+    pub fn delete_front_while(
+        &mut self,
+        limit: usize,
+        mut keep_going: impl FnMut(StreamId) -> bool,
+    ) -> usize {
+        let victims: Vec<usize> = self
+            .raws()
+            .filter(|r| r.flags & DELETED == 0)
+            .take_while(|r| keep_going(r.id))
+            .take(limit)
+            .map(|r| r.offset)
+            .collect();
+        for &offset in &victims {
+            self.data[offset] |= DELETED;
+        }
+        self.live -= victims.len();
+        victims.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fv(pairs: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
+        pairs
+            .iter()
+            .map(|(f, v)| (Bytes::from(f.to_string()), Bytes::from(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn entries_round_trip_with_shared_and_own_fields() {
+        let mut c = Chunk::new(StreamId::new(10, 0), &fv(&[("a", "1"), ("b", "2")]));
+        c.push(StreamId::new(10, 1), &fv(&[("a", "3"), ("b", "4")]));
+        c.push(StreamId::new(12, 0), &fv(&[("x", "y")]));
+        let all = c.entries_in(StreamId::MIN, StreamId::MAX, false);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1].fields, fv(&[("a", "3"), ("b", "4")]));
+        assert_eq!(all[2].id, StreamId::new(12, 0));
+        assert_eq!(all[2].fields, fv(&[("x", "y")]));
+    }
+
+    #[test]
+    fn delete_marks_in_place() {
+        let mut c = Chunk::new(StreamId::new(1, 0), &fv(&[("a", "1")]));
+        c.push(StreamId::new(2, 0), &fv(&[("a", "2")]));
+        assert!(c.delete(StreamId::new(1, 0)));
+        assert!(!c.delete(StreamId::new(1, 0)));
+        assert_eq!(c.live(), 1);
+        assert_eq!(c.ids().collect::<Vec<_>>(), vec![StreamId::new(2, 0)]);
+    }
+}

@@ -1,0 +1,253 @@
+//! The stream value: entries in compact chunks keyed by their first ID, plus the stream's
+//! bookkeeping (last generated ID, entries ever added, largest deleted ID).
+//!
+//! Invariants: chunks are disjoint and ordered by ID; only the last chunk is appended to
+//! (O(1)); a seek is one ordered-map lookup (O(log n)) followed by a scan of at most one
+//! chunk; trimming from the head drops whole chunks. `len` counts live entries and
+//! `last_id` never decreases, even when the entries holding it are deleted.
+
+pub mod chunk;
+pub mod id;
+
+use bytes::Bytes;
+use chunk::{Chunk, Entry};
+use id::StreamId;
+use std::collections::BTreeMap;
+
+/// How XADD/XTRIM trim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trim {
+    MaxLen(u64),
+    MinId(StreamId),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    chunks: BTreeMap<StreamId, Chunk>,
+    len: usize,
+    pub last_id: StreamId,
+    pub max_deleted_id: StreamId,
+    pub entries_added: u64,
+}
+
+impl Stream {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Approximate heap bytes (for MEMORY-style accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.chunks.values().map(|c| c.heap_bytes() + 64).sum()
+    }
+
+    /// The ID `*` produces at `now_ms`: the clock if it moved past the last ID, otherwise the
+    /// next sequence after it (so IDs stay monotonic when the clock goes back). `None` when the
+    /// stream has used the last possible ID.
+    pub fn next_auto_id(&self, now_ms: u64) -> Option<StreamId> {
+        if now_ms > self.last_id.ms {
+            Some(StreamId::new(now_ms, 0))
+        } else {
+            self.last_id.next()
+        }
+    }
+
+    /// Append an entry. The caller has checked `id > last_id`.
+    pub fn append(&mut self, id: StreamId, fields: &[(Bytes, Bytes)]) {
+        match self.chunks.last_entry() {
+            Some(mut last) if !last.get().is_full() => last.get_mut().push(id, fields),
+            _ => {
+                self.chunks.insert(id, Chunk::new(id, fields));
+            }
+        }
+        self.len += 1;
+        self.last_id = id;
+        self.entries_added += 1;
+    }
+
+    /// Entries with IDs in `[start, end]`, at most `count`, ascending or (`rev`) descending.
+    pub fn range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        count: Option<usize>,
+        rev: bool,
+    ) -> Vec<Entry> {
+        let mut out = Vec::new();
+        if start > end {
+            return out;
+        }
+        let limit = count.unwrap_or(usize::MAX);
+        // The chunk holding `start` may begin before it.
+        let from = self
+            .chunks
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(k, _)| *k);
+        let chunks = self.chunks.range(from..=end);
+        let mut push_from = |c: &Chunk| {
+            for e in c.entries_in(start, end, rev) {
+                if out.len() >= limit {
+                    return false;
+                }
+                out.push(e);
+            }
+            out.len() < limit
+        };
+        if rev {
+            for (_, c) in chunks.rev() {
+                if !push_from(c) {
+                    break;
+                }
+            }
+        } else {
+            for (_, c) in chunks {
+                if !push_from(c) {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The first and last live entries.
+    pub fn first_entry(&self) -> Option<Entry> {
+        self.range(StreamId::MIN, StreamId::MAX, Some(1), false)
+            .pop()
+    }
+
+    pub fn last_entry(&self) -> Option<Entry> {
+        self.range(StreamId::MIN, StreamId::MAX, Some(1), true)
+            .pop()
+    }
+
+    /// Delete one entry (XDEL). Empty chunks are dropped; the largest deleted ID is kept.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let Some((&key, chunk)) = self.chunks.range_mut(..=id).next_back() else {
+            return false;
+        };
+        if !chunk.delete(id) {
+            return false;
+        }
+        if chunk.live() == 0 {
+            self.chunks.remove(&key);
+        }
+        self.len -= 1;
+        if id > self.max_deleted_id {
+            self.max_deleted_id = id;
+        }
+        true
+    }
+
+    /// Trim from the head as Redis's `streamTrim` does: whole chunks while the condition holds
+    /// and `limit` (0 = none) allows; then, unless `approx`, entries inside the next chunk.
+    /// Returns the number of entries removed.
+    pub fn trim(&mut self, how: Trim, approx: bool, limit: usize) -> usize {
+        let mut deleted = 0;
+        while let Some(mut first) = self.chunks.first_entry() {
+            if let Trim::MaxLen(max) = how {
+                if self.len as u64 <= max {
+                    break;
+                }
+            }
+            let live = first.get().live();
+            if limit > 0 && deleted + live > limit {
+                break;
+            }
+            let whole = match how {
+                Trim::MaxLen(max) => (self.len - live) as u64 >= max,
+                Trim::MinId(min) => first.get().last_id_any().is_some_and(|last| last < min),
+            };
+            if whole {
+                first.remove();
+                deleted += live;
+                self.len -= live;
+                continue;
+            }
+            if approx {
+                break;
+            }
+            let excess = match how {
+                Trim::MaxLen(max) => self.len - max as usize,
+                Trim::MinId(_) => usize::MAX,
+            };
+            let n = first.get_mut().delete_front_while(excess, |id| match how {
+                Trim::MinId(min) => id < min,
+                Trim::MaxLen(_) => true,
+            });
+            deleted += n;
+            self.len -= n;
+            if first.get().live() == 0 {
+                first.remove();
+            }
+            break;
+        }
+        deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(s: &mut Stream, ms: u64, seq: u64) {
+        s.append(
+            StreamId::new(ms, seq),
+            &[(Bytes::from("f"), Bytes::from(format!("{ms}-{seq}")))],
+        );
+    }
+
+    #[test]
+    fn range_spans_chunks_in_both_directions() {
+        let mut s = Stream::default();
+        for i in 1..=350 {
+            add(&mut s, i, 0);
+        }
+        assert_eq!(s.len(), 350);
+        let mid = s.range(StreamId::new(95, 0), StreamId::new(105, 0), None, false);
+        assert_eq!(mid.len(), 11);
+        assert_eq!(mid[0].id, StreamId::new(95, 0));
+        let back = s.range(StreamId::MIN, StreamId::MAX, Some(3), true);
+        assert_eq!(
+            back.iter().map(|e| e.id.ms).collect::<Vec<_>>(),
+            vec![350, 349, 348]
+        );
+    }
+
+    #[test]
+    fn exact_trim_keeps_maxlen_and_approx_trims_whole_chunks() {
+        let mut s = Stream::default();
+        for i in 1..=250 {
+            add(&mut s, i, 0);
+        }
+        assert_eq!(
+            s.trim(Trim::MaxLen(120), true, 0),
+            100,
+            "one whole chunk of 100"
+        );
+        assert_eq!(s.len(), 150);
+        assert_eq!(s.trim(Trim::MaxLen(120), false, 0), 30);
+        assert_eq!(s.len(), 120);
+        assert_eq!(s.first_entry().unwrap().id, StreamId::new(131, 0));
+        assert_eq!(s.trim(Trim::MinId(StreamId::new(200, 0)), false, 0), 69);
+        assert_eq!(s.first_entry().unwrap().id, StreamId::new(200, 0));
+    }
+
+    #[test]
+    fn delete_tracks_max_deleted_and_drops_empty_chunks() {
+        let mut s = Stream::default();
+        add(&mut s, 1, 0);
+        add(&mut s, 2, 0);
+        assert!(s.delete(StreamId::new(2, 0)));
+        assert!(s.delete(StreamId::new(1, 0)));
+        assert!(s.is_empty());
+        assert_eq!(s.max_deleted_id, StreamId::new(2, 0));
+        assert_eq!(s.last_id, StreamId::new(2, 0));
+        assert!(s
+            .range(StreamId::MIN, StreamId::MAX, None, false)
+            .is_empty());
+    }
+}
