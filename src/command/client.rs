@@ -41,6 +41,10 @@ const SUBS: &[CommandSpec] = &[
     CommandSpec::new("no-touch", 3, NOSCRIPT | LOADING | STALE, SLOW_CONN, no_touch)
         .doc("connection", "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.")
         .usage("(ON|OFF)"),
+    CommandSpec::new("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CONN, unblock)
+        .doc("connection", "5.0.0", "Unblocks a client blocked by a blocking command from a different connection.")
+        .complexity("O(log N) where N is the number of client connections")
+        .usage("client-id:integer [TIMEOUT|ERROR]"),
     CommandSpec::new("help", 2, LOADING | STALE, SLOW_CONN, help).doc("connection", "5.0.0", "Returns helpful text about the different subcommands."),
 ];
 
@@ -104,6 +108,9 @@ pub fn info_line(shared: &Shared, c: &ClientHandle) -> String {
     let mut flags = String::new();
     if c.is_pubsub() {
         flags.push('P');
+    }
+    if c.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
     }
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
@@ -351,6 +358,33 @@ fn no_evict(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if the client was blocked and is now released.
+fn unblock(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(id) = parse_i64(&args[2]) else {
+        return Reply::error(error::NOT_INTEGER);
+    };
+    let how = match args.get(3) {
+        None => 1,
+        Some(m) if m.eq_ignore_ascii_case(b"timeout") => 1,
+        Some(m) if m.eq_ignore_ascii_case(b"error") => 2,
+        Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    if args.len() > 4 {
+        return Reply::error(error::SYNTAX);
+    }
+    match u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.shared.clients.get(id))
+    {
+        Some(c) if c.blocked.load(Ordering::Relaxed) => {
+            c.unblock.store(how, Ordering::Relaxed);
+            c.output.wake.notify_one();
+            Reply::Integer(1)
+        }
+        _ => Reply::Integer(0),
+    }
+}
+
 fn no_touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match on_off(&args[2]) {
         Some(v) => {
@@ -399,6 +433,8 @@ fn help(_: &mut Ctx, _: &[Bytes]) -> Reply {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",

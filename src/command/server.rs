@@ -229,7 +229,11 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             );
             s.line("client_recent_max_input_buffer", max_in.to_string());
             s.line("client_recent_max_output_buffer", max_out.to_string());
-            s.line("blocked_clients", "0".into());
+            let blocked = all
+                .iter()
+                .filter(|c| c.blocked.load(Ordering::Relaxed))
+                .count();
+            s.line("blocked_clients", blocked.to_string());
             s.line("tracking_clients", "0".into());
             s.line("pubsub_clients", pubsub.to_string());
             s.line("clients_in_timeout_table", "0".into());

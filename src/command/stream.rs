@@ -48,6 +48,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("stream", "5.0.0", "Deletes messages from the beginning of a stream.")
         .complexity("O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.")
         .usage("key (MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]"),
+    CommandSpec::new("xread", -4, READONLY | BLOCKING, &["read", "stream", "slow", "blocking"], xread)
+        .keys(0, 0, 0)
+        .doc("stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.")
+        .usage("[COUNT count:integer] [BLOCK milliseconds:integer] STREAMS key ... id ..."),
     CommandSpec::new("xsetid", -3, WRITE | DENYOOM | FAST, WRITE_STREAM, xsetid)
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "An internal command for replicating stream values.")
@@ -213,7 +217,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .map(|p| (p[0].clone(), p[1].clone()))
         .collect();
     let key = args[1].clone();
-    ctx.shared.keyspace.with_shard(ctx.session.db, &key, |shard| {
+    let reply = ctx.shared.keyspace.with_shard(ctx.session.db, &key, |shard| {
         let stream = match shard.get_mut(&key) {
             Some(Value::Stream(s)) => s,
             Some(_) => return Reply::error(error::WRONGTYPE),
@@ -250,7 +254,131 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             stream.trim(how, opts.approx, opts.limit);
         }
         Reply::Bulk(new_id.to_bytes())
-    })
+    });
+    if !reply.is_error() && !matches!(reply, Reply::Null) {
+        ctx.shared.blocking.signal(ctx.session.db, &args[1]);
+    }
+    reply
+}
+
+/// XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ...
+///
+/// `$` means "after the last entry now"; `+` (Redis 7.4) returns the last entry. With BLOCK
+/// and nothing to return, the client blocks; the retry has `$`/`+` replaced by the IDs they
+/// stood for, so entries added meanwhile are not skipped.
+fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut count: usize = 0;
+    let mut block: Option<u64> = None;
+    let mut streams_at = None;
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        let opt = &args[i];
+        if opt.eq_ignore_ascii_case(b"block") && more > 0 {
+            match parse_i64(&args[i + 1]) {
+                None => return Reply::error("ERR timeout is not an integer or out of range"),
+                Some(ms) if ms < 0 => return Reply::error("ERR timeout is negative"),
+                Some(ms) => block = Some(ms as u64),
+            }
+            i += 2;
+        } else if opt.eq_ignore_ascii_case(b"count") && more > 0 {
+            match parse_i64(&args[i + 1]) {
+                None => return Reply::error(error::NOT_INTEGER),
+                Some(n) => count = n.max(0) as usize,
+            }
+            i += 2;
+        } else if opt.eq_ignore_ascii_case(b"streams") && more > 0 {
+            streams_at = Some(i + 1);
+            break;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+    }
+    let Some(at) = streams_at else {
+        return Reply::error(error::SYNTAX);
+    };
+    let rest = &args[at..];
+    if !rest.len().is_multiple_of(2) {
+        return Reply::error(
+            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+        );
+    }
+    let (keys, id_args) = rest.split_at(rest.len() / 2);
+    // Resolve every ID first (errors before any data), `$` and `+` against the streams now.
+    let mut after: Vec<(StreamId, bool)> = Vec::with_capacity(keys.len());
+    for (key, arg) in keys.iter().zip(id_args) {
+        let special = arg.as_ref() == b"$" || arg.as_ref() == b"+";
+        let resolved = if special {
+            let last = arg.as_ref() == b"+";
+            with_stream(ctx, key, (StreamId::MIN, false), |s| {
+                if last {
+                    // The last entry itself is returned (inclusive).
+                    s.last_entry().map_or((s.last_id, false), |e| (e.id, true))
+                } else {
+                    (s.last_id, false)
+                }
+            })
+        } else {
+            parse_id(arg, 0, false, false).map(|(id, _)| (id, false))
+        };
+        match resolved {
+            Ok(v) => after.push(v),
+            Err(e) => return e,
+        }
+    }
+    let limit = (count > 0).then_some(count);
+    let mut found = Vec::new();
+    for (key, (from, inclusive)) in keys.iter().zip(&after) {
+        let start = if *inclusive { Some(*from) } else { from.next() };
+        let Some(start) = start else { continue };
+        let entries = with_stream(ctx, key, Vec::new(), |s| {
+            s.range(start, StreamId::MAX, limit, false)
+        });
+        match entries {
+            Ok(e) if e.is_empty() => {}
+            Ok(e) => found.push((key.clone(), e)),
+            Err(err) => return err,
+        }
+    }
+    if !found.is_empty() {
+        let pairs: Vec<(Reply, Reply)> = found
+            .into_iter()
+            .map(|(k, e)| {
+                (
+                    Reply::Bulk(k),
+                    Reply::Array(e.into_iter().map(entry_reply).collect()),
+                )
+            })
+            .collect();
+        return if ctx.session.resp >= 3 {
+            Reply::Map(pairs)
+        } else {
+            Reply::Array(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| Reply::Array(vec![k, v]))
+                    .collect(),
+            )
+        };
+    }
+    let Some(ms) = block else {
+        return Reply::NullArray;
+    };
+    // Block: re-run with the resolved IDs when a key changes.
+    let mut retry: Vec<Bytes> = vec![Bytes::from_static(b"XREAD")];
+    if count > 0 {
+        retry.push(Bytes::from_static(b"COUNT"));
+        retry.push(Bytes::from(count.to_string()));
+    }
+    retry.push(Bytes::from_static(b"BLOCK"));
+    retry.push(Bytes::from(ms.to_string()));
+    retry.push(Bytes::from_static(b"STREAMS"));
+    retry.extend(keys.iter().cloned());
+    retry.extend(after.iter().map(|(id, _)| id.to_bytes()));
+    let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms));
+    ctx.session
+        .block_on(ctx.shared, keys.to_vec(), timeout, retry);
+    Reply::None
 }
 
 /// Run `f` on the stream at `key` (read access); `missing` if there is none.

@@ -39,6 +39,10 @@ pub struct ClientHandle {
     pub qbuf: AtomicUsize,
     pub no_evict: AtomicBool,
     pub no_touch: AtomicBool,
+    /// Blocked in XREAD BLOCK (CLIENT UNBLOCK, INFO blocked_clients, CLIENT LIST flag `b`).
+    pub blocked: AtomicBool,
+    /// CLIENT UNBLOCK asked this client to stop waiting: 1 = as a timeout, 2 = with an error.
+    pub unblock: AtomicU8,
 }
 
 impl ClientHandle {
@@ -70,6 +74,8 @@ impl ClientHandle {
             qbuf: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            unblock: AtomicU8::new(0),
         }
     }
 
@@ -126,12 +132,22 @@ impl ClientRegistry {
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
-        self.clients.get(&id).map(|e| e.value().clone())
+        self.clients
+            .get(&id)
+            .map(|e| e.value().clone())
+            .filter(|c| !c.output.is_closing())
     }
 
-    /// All clients in connection order (ids increase).
+    /// All live clients in connection order (ids increase). A client that is closing (killed,
+    /// over a limit) is already gone, as in Redis, which frees it on the spot, even if its task
+    /// has not finished tearing it down.
     pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
-        let mut all: Vec<_> = self.clients.iter().map(|e| e.value().clone()).collect();
+        let mut all: Vec<_> = self
+            .clients
+            .iter()
+            .filter(|e| !e.value().output.is_closing())
+            .map(|e| e.value().clone())
+            .collect();
         all.sort_by_key(|c| c.id);
         all
     }

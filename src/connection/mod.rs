@@ -49,6 +49,51 @@ pub struct Session {
     pub skip_current: bool,
     /// Close once the queued output is written (QUIT, protocol errors, CLIENT KILL of self).
     pub close_after_reply: bool,
+    /// Waiting for data on keys (XREAD BLOCK).
+    pub blocked: Option<Blocked>,
+}
+
+/// A client waiting for data: the command to re-run when a key it waits on changes.
+pub struct Blocked {
+    pub db: usize,
+    pub keys: Vec<Bytes>,
+    /// `None` waits forever (BLOCK 0).
+    pub deadline: Option<std::time::Instant>,
+    pub retry: Vec<Bytes>,
+}
+
+impl Session {
+    /// Block on `keys` until `timeout` (None = forever); `retry` is re-run on every wake-up.
+    /// Re-blocking from a retry keeps the original deadline.
+    pub fn block_on(
+        &mut self,
+        shared: &Shared,
+        keys: Vec<Bytes>,
+        timeout: Option<std::time::Duration>,
+        retry: Vec<Bytes>,
+    ) {
+        let deadline = match &self.blocked {
+            Some(b) => b.deadline,
+            None => timeout.map(|t| std::time::Instant::now() + t),
+        };
+        shared.blocking.register(self.db, &keys, &self.handle);
+        self.handle.blocked.store(true, Ordering::Relaxed);
+        self.blocked = Some(Blocked {
+            db: self.db,
+            keys,
+            deadline,
+            retry,
+        });
+    }
+
+    /// Stop waiting (data served, timeout, CLIENT UNBLOCK or disconnect).
+    pub fn unblock(&mut self, shared: &Shared) {
+        if let Some(b) = self.blocked.take() {
+            shared.blocking.unregister(b.db, &b.keys, self.handle.id);
+        }
+        self.handle.blocked.store(false, Ordering::Relaxed);
+        self.handle.unblock.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Session {
@@ -64,6 +109,7 @@ impl Session {
             skip_next: false,
             skip_current: false,
             close_after_reply: false,
+            blocked: None,
         }
     }
 
@@ -91,6 +137,30 @@ enum Event {
     Wrote(std::io::Result<usize>),
     Read(std::io::Result<usize>),
     IdleTimeout,
+    BlockTimeout,
+}
+
+/// A blocked client was woken (or its timeout fired): serve it if it can be served now.
+fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool) {
+    let Some(blocked) = &session.blocked else {
+        return;
+    };
+    let now = shared.limits.now_ms();
+    let reply = match session.handle.unblock.load(Ordering::Relaxed) {
+        1 => Reply::NullArray,
+        2 => Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+        _ if timed_out => Reply::NullArray,
+        _ => {
+            let retry = blocked.retry.clone();
+            let reply = command::dispatch(&mut Ctx { shared, session }, &retry);
+            if matches!(reply, Reply::None) {
+                return;
+            }
+            reply
+        }
+    };
+    session.unblock(shared);
+    send_at(shared, session, &reply, now);
 }
 
 /// One non-blocking vectored write attempt; `None` if the socket is not writable now.
@@ -148,6 +218,8 @@ where
     let mut wake = std::pin::pin!(handle.output.wake.notified());
     let mut idle = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
     let mut idle_deadline = None;
+    let mut block_timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+    let mut block_deadline = None;
 
     loop {
         if handle.output.is_closing() {
@@ -177,7 +249,16 @@ where
             }
         }
         let idle_secs = shared.timeout.load(Ordering::Relaxed);
-        let idle_applies = idle_secs > 0 && !handle.is_pubsub();
+        let idle_applies = idle_secs > 0 && !handle.is_pubsub() && session.blocked.is_none();
+        let block_until = session.blocked.as_ref().and_then(|b| b.deadline);
+        if let Some(at) = block_until {
+            if block_deadline != Some(at) {
+                block_timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(at));
+                block_deadline = Some(at);
+            }
+        }
         if idle_applies {
             let last = handle.last_interaction_ms.load(Ordering::Relaxed);
             let at =
@@ -201,6 +282,7 @@ where
                 r = wr.write_vectored(&iov[..n_iov]), if n_iov > 0 => Event::Wrote(r),
                 r = rd.read_buf(&mut rbuf), if reading => Event::Read(r),
                 _ = &mut idle, if idle_applies => Event::IdleTimeout,
+                _ = &mut block_timer, if block_until.is_some() => Event::BlockTimeout,
             }
         };
 
@@ -210,6 +292,18 @@ where
                 // Let the publishers that are ready run first: their messages then leave in
                 // this client's next write instead of one write each.
                 tokio::task::yield_now().await;
+                if session.blocked.is_some() {
+                    resume_blocked(&shared, &mut session, false);
+                    if session.blocked.is_none() && !rbuf.is_empty() {
+                        process_input(&shared, &mut session, &mut parser, &mut rbuf);
+                    }
+                }
+            }
+            Event::BlockTimeout => {
+                resume_blocked(&shared, &mut session, true);
+                if !rbuf.is_empty() {
+                    process_input(&shared, &mut session, &mut parser, &mut rbuf);
+                }
             }
             Event::IdleTimeout => {
                 tracing::debug!("Closing idle client id={}", handle.id);
@@ -228,7 +322,14 @@ where
                 } else {
                     READ_MIN.max(n)
                 };
-                process_input(&shared, &mut session, &mut parser, &mut rbuf);
+                if session.blocked.is_some() {
+                    // A blocked client's input waits (as in Redis), within the query limit.
+                    if rbuf.len() as u64 > shared.query_buffer_limit.load(Ordering::Relaxed) {
+                        handle.output.close();
+                    }
+                } else {
+                    process_input(&shared, &mut session, &mut parser, &mut rbuf);
+                }
                 if rbuf.is_empty() && parser.held() == 0 && rbuf.capacity() > READ_MAX {
                     // Release a buffer a large request grew; a small one is kept for the next
                     // request instead of being allocated anew every time.
@@ -272,7 +373,10 @@ fn process_input(
         .handle
         .last_interaction_ms
         .store(now, Ordering::Relaxed);
-    while !session.close_after_reply && !session.handle.output.is_closing() {
+    while !session.close_after_reply
+        && !session.handle.output.is_closing()
+        && session.blocked.is_none()
+    {
         match parser.parse(rbuf, &limits) {
             Ok(Some(args)) => {
                 if args.is_empty() {
@@ -332,6 +436,7 @@ fn send_at(shared: &Shared, session: &Session, reply: &Reply, now_ms: u64) {
 
 /// Forget a departed client everywhere.
 fn disconnect(shared: &Shared, session: &mut Session) {
+    session.unblock(shared);
     let id = session.handle.id;
     for ch in session.channels.drain() {
         shared

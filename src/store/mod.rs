@@ -8,6 +8,7 @@
 //! SCAN's cursor walks shards in order and, inside a shard, keys in order of a fixed 60-bit
 //! hash: a key present for a whole iteration is returned at least once however the maps grow.
 
+pub mod blocking;
 pub mod stream;
 
 use crate::pubsub::glob;

@@ -1,0 +1,66 @@
+//! Clients blocked on keys (XREAD BLOCK), and the wake-ups a write to those keys sends.
+//!
+//! A blocked client registers on every key it waits for; a write that adds data to a key wakes
+//! the key's waiters in the order they blocked (FIFO), through their output buffer's wake-up,
+//! and each re-runs its read. Every waiter also has a timeout (its connection's timer) and
+//! cancellation paths (CLIENT UNBLOCK, disconnect) that remove it here.
+
+use crate::connection::client::ClientHandle;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The clients waiting on one key: (database, client), first blocked first.
+type Waiters = Vec<(usize, Arc<ClientHandle>)>;
+
+#[derive(Default)]
+pub struct BlockingRegistry {
+    waiters: Mutex<HashMap<Bytes, Waiters>>,
+    /// Registrations, so a write to a key nobody waits on skips the lock.
+    count: AtomicUsize,
+}
+
+impl BlockingRegistry {
+    pub fn register(&self, db: usize, keys: &[Bytes], client: &Arc<ClientHandle>) {
+        let Ok(mut w) = self.waiters.lock() else {
+            return;
+        };
+        for k in keys {
+            let list = w.entry(k.clone()).or_default();
+            if !list.iter().any(|(d, c)| *d == db && c.id == client.id) {
+                list.push((db, client.clone()));
+                self.count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn unregister(&self, db: usize, keys: &[Bytes], client_id: u64) {
+        let Ok(mut w) = self.waiters.lock() else {
+            return;
+        };
+        for k in keys {
+            if let Some(list) = w.get_mut(k.as_ref()) {
+                let before = list.len();
+                list.retain(|(d, c)| !(*d == db && c.id == client_id));
+                self.count.fetch_sub(before - list.len(), Ordering::Relaxed);
+                if list.is_empty() {
+                    w.remove(k.as_ref());
+                }
+            }
+        }
+    }
+
+    /// Data arrived at `key`: wake its waiters, first blocked first.
+    pub fn signal(&self, db: usize, key: &[u8]) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let Ok(w) = self.waiters.lock() else { return };
+        if let Some(list) = w.get(key) {
+            for (_, c) in list.iter().filter(|(d, _)| *d == db) {
+                c.output.wake.notify_one();
+            }
+        }
+    }
+}

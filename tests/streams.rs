@@ -1,0 +1,234 @@
+//! Streams through real clients: XADD/XRANGE with the `redis` crate, and XREAD BLOCK with its
+//! wake-up, timeout, CLIENT UNBLOCK and disconnect paths.
+
+mod common;
+
+use common::{RawConn, Resp};
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_crate_adds_and_ranges() {
+    let server = common::start().await;
+    let client = redis::Client::open(format!("redis://{}/", server.addr())).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    for i in 0..250 {
+        let _: String = redis::cmd("XADD")
+            .arg("events")
+            .arg("*")
+            .arg("n")
+            .arg(i)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let len: i64 = redis::cmd("XLEN")
+        .arg("events")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(len, 250);
+    let page: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("events")
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(3)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 3);
+    assert_eq!(page[2].1, vec![("n".to_string(), "2".to_string())]);
+    let trimmed: i64 = redis::cmd("XTRIM")
+        .arg("events")
+        .arg("MAXLEN")
+        .arg(10)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(trimmed, 240);
+    let kind: String = redis::cmd("TYPE")
+        .arg("events")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(kind, "stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xread_block_is_woken_by_xadd_in_fifo_order_for_every_reader() {
+    let server = common::start().await;
+    let mut readers = vec![];
+    for _ in 0..5 {
+        let mut r = RawConn::connect(server.addr()).await;
+        r.send(&["XREAD", "BLOCK", "0", "STREAMS", "jobs", "$"])
+            .await;
+        readers.push(r);
+    }
+    let mut admin = RawConn::connect(server.addr()).await;
+    // All five are registered before the write.
+    for _ in 0..100 {
+        if admin
+            .cmd(&["INFO", "clients"])
+            .await
+            .text()
+            .contains("blocked_clients:5")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(admin
+        .cmd(&["INFO", "clients"])
+        .await
+        .text()
+        .contains("blocked_clients:5"));
+    assert_eq!(
+        admin.cmd(&["XADD", "jobs", "1-1", "task", "resize"]).await,
+        Resp::bulk("1-1")
+    );
+    for r in &mut readers {
+        let reply = r.read().await;
+        let streams = reply.items();
+        assert_eq!(streams[0].items()[0], Resp::bulk("jobs"));
+        let entries = streams[0].items()[1].items();
+        assert_eq!(entries[0].items()[0], Resp::bulk("1-1"));
+    }
+    assert!(admin
+        .cmd(&["INFO", "clients"])
+        .await
+        .text()
+        .contains("blocked_clients:0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xread_block_times_out_with_a_null_in_both_protocols() {
+    let server = common::start().await;
+    let mut r2 = RawConn::connect(server.addr()).await;
+    let started = Instant::now();
+    assert_eq!(
+        r2.cmd(&["XREAD", "BLOCK", "150", "STREAMS", "quiet", "$"])
+            .await,
+        Resp::NullArray
+    );
+    assert!(started.elapsed() >= Duration::from_millis(140));
+    let mut r3 = RawConn::connect(server.addr()).await;
+    r3.cmd(&["HELLO", "3"]).await;
+    assert_eq!(
+        r3.cmd(&["XREAD", "BLOCK", "50", "STREAMS", "quiet", "$"])
+            .await,
+        Resp::Null
+    );
+    // The connection works normally afterwards.
+    assert_eq!(r3.cmd(&["PING"]).await, Resp::Simple("PONG".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_added_while_blocked_are_not_skipped_and_pipelined_commands_wait() {
+    let server = common::start().await;
+    let mut admin = RawConn::connect(server.addr()).await;
+    admin.cmd(&["XADD", "s", "5-0", "a", "1"]).await;
+    let mut r = RawConn::connect(server.addr()).await;
+    // `$` resolves to 5-0 when the call is made; the PING queued behind it waits.
+    let mut wire = common::encode_command(&[
+        b"XREAD", b"COUNT", b"10", b"BLOCK", b"0", b"STREAMS", b"s", b"$",
+    ]);
+    wire.extend(common::encode_command(&[b"PING"]));
+    r.send_raw(&wire).await;
+    assert!(
+        r.read_timeout(Duration::from_millis(100)).await.is_none(),
+        "blocked, and PING waits"
+    );
+    admin.cmd(&["XADD", "s", "6-0", "a", "2"]).await;
+    let reply = r.read().await;
+    let entries = reply.items()[0].items()[1].items();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].items()[0], Resp::bulk("6-0"));
+    assert_eq!(r.read().await, Resp::Simple("PONG".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_unblock_releases_with_timeout_or_error() {
+    let server = common::start().await;
+    let mut r = RawConn::connect(server.addr()).await;
+    let id = r.cmd(&["CLIENT", "ID"]).await.text();
+    let mut admin = RawConn::connect(server.addr()).await;
+    assert_eq!(
+        admin.cmd(&["CLIENT", "UNBLOCK", &id]).await,
+        Resp::Int(0),
+        "not blocked yet"
+    );
+    r.send(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]).await;
+    let mut released = Resp::Int(0);
+    for _ in 0..100 {
+        released = admin.cmd(&["CLIENT", "UNBLOCK", &id]).await;
+        if released == Resp::Int(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(released, Resp::Int(1));
+    assert_eq!(r.read().await, Resp::NullArray);
+    r.send(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]).await;
+    for _ in 0..100 {
+        if admin.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]).await == Resp::Int(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        r.read().await,
+        Resp::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    );
+    assert_eq!(
+        admin.cmd(&["CLIENT", "UNBLOCK", &id, "MAYBE"]).await,
+        Resp::Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_disconnects_while_blocked_is_forgotten() {
+    let server = common::start().await;
+    let mut admin = RawConn::connect(server.addr()).await;
+    {
+        let mut r = RawConn::connect(server.addr()).await;
+        r.send(&["XREAD", "BLOCK", "0", "STREAMS", "gone", "$"])
+            .await;
+        for _ in 0..100 {
+            if admin
+                .cmd(&["INFO", "clients"])
+                .await
+                .text()
+                .contains("blocked_clients:1")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let mut cleaned = false;
+    for _ in 0..100 {
+        let info = admin.cmd(&["INFO", "clients"]).await.text();
+        if info.contains("blocked_clients:0") && info.contains("connected_clients:1") {
+            cleaned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(cleaned, "the disconnected reader is still registered");
+    assert_eq!(
+        admin.cmd(&["XADD", "gone", "1-0", "a", "b"]).await,
+        Resp::bulk("1-0")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xread_plus_returns_the_last_entry() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    c.cmd(&["XADD", "s", "1-0", "a", "1"]).await;
+    c.cmd(&["XADD", "s", "2-0", "a", "2"]).await;
+    let reply = c.cmd(&["XREAD", "STREAMS", "s", "+"]).await;
+    let entries = reply.items()[0].items()[1].items();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].items()[0], Resp::bulk("2-0"));
+}
