@@ -5,8 +5,10 @@
 //! stored once. Each entry is then `flags, ms - master.ms, seq` (varints) followed either by
 //! just its values (when its fields equal the master's, the common case) or by its own
 //! field/value pairs. Deleting an entry flips a flag bit in place; the chunk is dropped when
-//! its last live entry goes. A chunk is full at `MAX_ENTRIES` entries or `MAX_BYTES` bytes,
-//! Redis's default node limits, so approximate trimming removes what Redis would.
+//! its last live entry goes. A chunk ends where Redis would end its node — at `MAX_ENTRIES`
+//! entries (live or deleted), or when Redis's listpack for it would reach `MAX_BYTES` — so
+//! approximate trimming removes exactly what Redis removes. For that the chunk keeps the byte
+//! size Redis's listpack encoding would have (`redis_bytes`), computed as entries are added.
 
 use super::id::StreamId;
 use bytes::Bytes;
@@ -34,6 +36,56 @@ pub struct Chunk {
     total: usize,
     /// Live entries.
     live: usize,
+    /// Redis listpack bytes of the master fields and of every entry appended (the parts that
+    /// do not change after an append).
+    lp_fixed: usize,
+}
+
+/// Listpack element sizes (listpack.c), to reproduce Redis's node boundaries.
+mod lp {
+    /// `lpStringToInt64`: a string stored as an integer.
+    pub fn str2int(b: &[u8]) -> Option<i64> {
+        if b.is_empty() || b.len() > 20 {
+            return None;
+        }
+        crate::command::parse_i64(b)
+    }
+
+    fn enclen_int(v: i64) -> usize {
+        match v {
+            0..=127 => 1,
+            -4096..=4095 => 2,
+            -32768..=32767 => 3,
+            -8388608..=8388607 => 4,
+            -2147483648..=2147483647 => 5,
+            _ => 9,
+        }
+    }
+
+    fn backlen(l: usize) -> usize {
+        match l {
+            0..=127 => 1,
+            128..=16382 => 2,
+            16383..=2097150 => 3,
+            2097151..=268435454 => 4,
+            _ => 5,
+        }
+    }
+
+    pub fn int(v: i64) -> usize {
+        let l = enclen_int(v);
+        l + backlen(l)
+    }
+
+    pub fn bytes(b: &[u8]) -> usize {
+        let l = match str2int(b) {
+            Some(v) => enclen_int(v),
+            None if b.len() < 64 => 1 + b.len(),
+            None if b.len() < 4096 => 2 + b.len(),
+            None => 5 + b.len(),
+        };
+        l + backlen(l)
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -81,19 +133,31 @@ struct Raw {
 
 impl Chunk {
     pub fn new(id: StreamId, fields: &[(Bytes, Bytes)]) -> Chunk {
+        let master_fields: Vec<Bytes> = fields.iter().map(|(f, _)| f.clone()).collect();
+        let lp_fixed = lp::int(master_fields.len() as i64)
+            + master_fields.iter().map(|f| lp::bytes(f)).sum::<usize>()
+            + lp::int(0);
         let mut c = Chunk {
             master: id,
-            master_fields: fields.iter().map(|(f, _)| f.clone()).collect(),
+            master_fields,
             data: Vec::with_capacity(64),
             total: 0,
             live: 0,
+            lp_fixed,
         };
         c.push(id, fields);
         c
     }
 
-    pub fn is_full(&self) -> bool {
-        self.total >= MAX_ENTRIES || self.data.len() >= MAX_BYTES
+    /// Whether Redis would start a new node for an entry whose fields and values total
+    /// `raw_len` bytes (streamAppendItem's checks, in its order).
+    pub fn is_full_for(&self, raw_len: usize) -> bool {
+        self.redis_bytes() + raw_len >= MAX_BYTES || self.total >= MAX_ENTRIES
+    }
+
+    /// The size of Redis's listpack for this node: header, counters, master fields, entries.
+    pub fn redis_bytes(&self) -> usize {
+        6 + 1 + lp::int(self.live as i64) + lp::int((self.total - self.live) as i64) + self.lp_fixed
     }
 
     pub fn live(&self) -> usize {
@@ -135,6 +199,22 @@ impl Chunk {
                 put_bytes(&mut self.data, v);
             }
         }
+        let s64 = |d: u64| d as i64;
+        let mut lp_entry = lp::int(if same { 2 } else { 0 })
+            + lp::int(s64(id.ms.wrapping_sub(self.master.ms)))
+            + lp::int(s64(id.seq.wrapping_sub(self.master.seq)));
+        if same {
+            lp_entry += fields.iter().map(|(_, v)| lp::bytes(v)).sum::<usize>()
+                + lp::int(fields.len() as i64 + 3);
+        } else {
+            lp_entry += lp::int(fields.len() as i64)
+                + fields
+                    .iter()
+                    .map(|(f, v)| lp::bytes(f) + lp::bytes(v))
+                    .sum::<usize>()
+                + lp::int(2 * fields.len() as i64 + 4);
+        }
+        self.lp_fixed += lp_entry;
         self.total += 1;
         self.live += 1;
     }

@@ -57,8 +57,9 @@ impl Stream {
 
     /// Append an entry. The caller has checked `id > last_id`.
     pub fn append(&mut self, id: StreamId, fields: &[(Bytes, Bytes)]) {
+        let raw_len: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
         match self.chunks.last_entry() {
-            Some(mut last) if !last.get().is_full() => last.get_mut().push(id, fields),
+            Some(mut last) if !last.get().is_full_for(raw_len) => last.get_mut().push(id, fields),
             _ => {
                 self.chunks.insert(id, Chunk::new(id, fields));
             }
