@@ -38,6 +38,8 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
     pub obuf: [ObufLimit; 3],
+    pub stream_node_max_entries: u64,
+    pub stream_node_max_bytes: u64,
     pub save: String,
     pub appendonly: bool,
     pub maxmemory: u64,
@@ -227,6 +229,28 @@ pub const OPTIONS: &[OptionSpec] = &[
         },
     },
     OptionSpec {
+        name: "stream-node-max-entries",
+        default: "100",
+        mutable: true,
+        doc: "A stream node (chunk) holds at most this many entries, deleted ones included (0 = no limit). Approximate trimming removes whole nodes.",
+        get: |c| c.stream_node_max_entries.to_string(),
+        set: |c, v| {
+            c.stream_node_max_entries = parse_int(v, 0, i64::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "stream-node-max-bytes",
+        default: "4096",
+        mutable: true,
+        doc: "A stream node ends when its size in Redis's listpack encoding would reach this many bytes (0 = 1 GiB).",
+        get: |c| c.stream_node_max_bytes.to_string(),
+        set: |c, v| {
+            c.stream_node_max_bytes = memory_in_range(v, 0, i64::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
         name: "save",
         default: "",
         mutable: true,
@@ -293,6 +317,8 @@ impl Default for Config {
             proto_max_bulk_len: 0,
             client_query_buffer_limit: 0,
             obuf: [ObufLimit::default(); 3],
+            stream_node_max_entries: 0,
+            stream_node_max_bytes: 0,
             save: String::new(),
             appendonly: false,
             maxmemory: 0,

@@ -92,6 +92,8 @@ pub struct Shared {
     pub query_buffer_limit: AtomicU64,
     pub maxclients: AtomicU64,
     pub timeout: AtomicU64,
+    pub stream_node_max_entries: AtomicU64,
+    pub stream_node_max_bytes: AtomicU64,
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
     pub keyspace: Keyspace,
@@ -114,6 +116,8 @@ impl Shared {
             query_buffer_limit: AtomicU64::new(0),
             maxclients: AtomicU64::new(0),
             timeout: AtomicU64::new(0),
+            stream_node_max_entries: AtomicU64::new(0),
+            stream_node_max_bytes: AtomicU64::new(0),
             clients: ClientRegistry::default(),
             pubsub: PubSub::default(),
             keyspace: Keyspace::new(config.databases as usize),
@@ -151,6 +155,10 @@ impl Shared {
             .store(c.client_query_buffer_limit, Ordering::Relaxed);
         self.maxclients.store(c.maxclients, Ordering::Relaxed);
         self.timeout.store(c.timeout, Ordering::Relaxed);
+        self.stream_node_max_entries
+            .store(c.stream_node_max_entries, Ordering::Relaxed);
+        self.stream_node_max_bytes
+            .store(c.stream_node_max_bytes, Ordering::Relaxed);
         if let Some(hook) = self.log_hook.get() {
             if let Err(e) = hook(&c.loglevel) {
                 tracing::warn!("cannot change the log level: {e}");
@@ -160,6 +168,14 @@ impl Shared {
 
     pub fn set_log_hook(&self, hook: LogHook) {
         let _ = self.log_hook.set(hook);
+    }
+
+    /// The node limits streams are appended with (stream-node-max-entries/-bytes).
+    pub fn node_limits(&self) -> crate::store::stream::NodeLimits {
+        crate::store::stream::NodeLimits {
+            max_entries: self.stream_node_max_entries.load(Ordering::Relaxed),
+            max_bytes: self.stream_node_max_bytes.load(Ordering::Relaxed),
+        }
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {

@@ -106,7 +106,11 @@ struct AddTrimArgs {
 
 /// `streamParseAddOrTrimArgsOrReply`: returns the parsed options and the index of the ID
 /// (XADD) or of the end of the options.
-fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<(AddTrimArgs, usize), Reply> {
+fn parse_add_trim(
+    args: &[Bytes],
+    xadd: bool,
+    max_entries: u64,
+) -> Result<(AddTrimArgs, usize), Reply> {
     let mut a = AddTrimArgs::default();
     let mut limit: Option<i64> = None;
     let mut i = 2;
@@ -185,13 +189,16 @@ fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<(AddTrimArgs, usize), Re
             ));
         }
         Some(l) => a.limit = l as usize,
-        None => {
-            a.limit = if a.approx {
-                100 * crate::store::stream::chunk::MAX_ENTRIES
+        None if a.approx => {
+            // Redis: 100 nodes' worth, 10000 when that is not positive, capped at 1,000,000.
+            let l = 100u64.saturating_mul(max_entries);
+            a.limit = if l == 0 {
+                10_000
             } else {
-                0
-            }
+                l.min(1_000_000) as usize
+            };
         }
+        None => a.limit = 0,
     }
     Ok((a, i))
 }
@@ -208,7 +215,7 @@ pub fn entry_reply(e: Entry) -> Reply {
 
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
 fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (opts, idpos) = match parse_add_trim(args, true) {
+    let (opts, idpos) = match parse_add_trim(args, true, ctx.shared.node_limits().max_entries) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -227,6 +234,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .map(|p| (p[0].clone(), p[1].clone()))
         .collect();
     let key = args[1].clone();
+    let limits = ctx.shared.node_limits();
     let reply = ctx.shared.keyspace.with_shard(ctx.session.db, &key, |shard| {
         let stream = match shard.get_mut(&key) {
             Some(Value::Stream(s)) => s,
@@ -263,7 +271,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Some(new_id) = new_id else {
             return Reply::error("ERR The ID specified in XADD is equal or smaller than the target stream top item");
         };
-        stream.append(new_id, &fields);
+        stream.append(new_id, &fields, limits);
         if let Some(how) = opts.trim {
             stream.trim(how, opts.approx, opts.limit);
         }
@@ -524,7 +532,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]: arguments are checked first.
 fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (opts, _) = match parse_add_trim(args, false) {
+    let (opts, _) = match parse_add_trim(args, false, ctx.shared.node_limits().max_entries) {
         Ok(v) => v,
         Err(e) => return e,
     };

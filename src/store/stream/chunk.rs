@@ -5,17 +5,13 @@
 //! stored once. Each entry is then `flags, ms - master.ms, seq` (varints) followed either by
 //! just its values (when its fields equal the master's, the common case) or by its own
 //! field/value pairs. Deleting an entry flips a flag bit in place; the chunk is dropped when
-//! its last live entry goes. A chunk ends where Redis would end its node — at `MAX_ENTRIES`
-//! entries (live or deleted), or when Redis's listpack for it would reach `MAX_BYTES` — so
+//! its last live entry goes. A chunk ends where Redis would end its node — at `max_entries`
+//! entries (live or deleted), or when Redis's listpack for it would reach `max_bytes` — so
 //! approximate trimming removes exactly what Redis removes. For that the chunk keeps the byte
 //! size Redis's listpack encoding would have (`redis_bytes`), computed as entries are added.
 
 use super::id::StreamId;
 use bytes::Bytes;
-
-/// Redis's `stream-node-max-entries` and `stream-node-max-bytes` defaults.
-pub const MAX_ENTRIES: usize = 100;
-pub const MAX_BYTES: usize = 4096;
 
 const DELETED: u8 = 1;
 const SAME_FIELDS: u8 = 2;
@@ -151,8 +147,13 @@ impl Chunk {
 
     /// Whether Redis would start a new node for an entry whose fields and values total
     /// `raw_len` bytes (streamAppendItem's checks, in its order).
-    pub fn is_full_for(&self, raw_len: usize) -> bool {
-        self.redis_bytes() + raw_len >= MAX_BYTES || self.total >= MAX_ENTRIES
+    pub fn is_full_for(&self, raw_len: usize, limits: super::NodeLimits) -> bool {
+        let max_bytes = match limits.max_bytes {
+            0 => 1 << 30,
+            b => b.min(1 << 30),
+        };
+        (self.redis_bytes() + raw_len) as u64 >= max_bytes
+            || (limits.max_entries > 0 && self.total as u64 >= limits.max_entries)
     }
 
     /// The size of Redis's listpack for this node: header, counters, master fields, entries.

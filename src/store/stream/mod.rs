@@ -14,6 +14,22 @@ use chunk::{Chunk, Entry};
 use id::StreamId;
 use std::collections::BTreeMap;
 
+/// Where a chunk ends: Redis's stream-node-max-entries and stream-node-max-bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            max_entries: 100,
+            max_bytes: 4096,
+        }
+    }
+}
+
 /// How XADD/XTRIM trim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trim {
@@ -56,10 +72,12 @@ impl Stream {
     }
 
     /// Append an entry. The caller has checked `id > last_id`.
-    pub fn append(&mut self, id: StreamId, fields: &[(Bytes, Bytes)]) {
+    pub fn append(&mut self, id: StreamId, fields: &[(Bytes, Bytes)], limits: NodeLimits) {
         let raw_len: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
         match self.chunks.last_entry() {
-            Some(mut last) if !last.get().is_full_for(raw_len) => last.get_mut().push(id, fields),
+            Some(mut last) if !last.get().is_full_for(raw_len, limits) => {
+                last.get_mut().push(id, fields)
+            }
             _ => {
                 self.chunks.insert(id, Chunk::new(id, fields));
             }
@@ -198,6 +216,7 @@ mod tests {
         s.append(
             StreamId::new(ms, seq),
             &[(Bytes::from("f"), Bytes::from(format!("{ms}-{seq}")))],
+            NodeLimits::default(),
         );
     }
 
