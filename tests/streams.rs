@@ -232,3 +232,233 @@ async fn xread_plus_returns_the_last_entry() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].items()[0], Resp::bulk("2-0"));
 }
+
+async fn wait_blocked(admin: &mut RawConn, n: usize) {
+    let want = format!("blocked_clients:{n}");
+    for _ in 0..200 {
+        if admin.cmd(&["INFO", "clients"]).await.text().contains(&want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never reached {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_consumers_share_new_entries_first_come_first_served() {
+    let server = common::start().await;
+    let mut admin = RawConn::connect(server.addr()).await;
+    admin
+        .cmd(&["XGROUP", "CREATE", "q", "workers", "$", "MKSTREAM"])
+        .await;
+    let mut a = RawConn::connect(server.addr()).await;
+    a.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "a",
+        "COUNT",
+        "1",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "q",
+        ">",
+    ])
+    .await;
+    wait_blocked(&mut admin, 1).await;
+    let mut b = RawConn::connect(server.addr()).await;
+    b.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "b",
+        "COUNT",
+        "1",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "q",
+        ">",
+    ])
+    .await;
+    wait_blocked(&mut admin, 2).await;
+    admin.cmd(&["XADD", "q", "1-0", "job", "one"]).await;
+    let got_a = a.read().await;
+    assert_eq!(
+        got_a.items()[0].items()[1].items()[0].items()[0],
+        Resp::bulk("1-0"),
+        "the first blocked consumer gets it"
+    );
+    assert!(
+        b.read_timeout(Duration::from_millis(100)).await.is_none(),
+        "the second keeps waiting"
+    );
+    admin.cmd(&["XADD", "q", "2-0", "job", "two"]).await;
+    let got_b = b.read().await;
+    assert_eq!(
+        got_b.items()[0].items()[1].items()[0].items()[0],
+        Resp::bulk("2-0")
+    );
+    let pending = admin.cmd(&["XPENDING", "q", "workers"]).await.items();
+    assert_eq!(pending[0], Resp::Int(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_group_reader_gets_an_error_when_its_group_or_key_goes() {
+    let server = common::start().await;
+    let mut admin = RawConn::connect(server.addr()).await;
+    admin
+        .cmd(&["XGROUP", "CREATE", "q", "g", "$", "MKSTREAM"])
+        .await;
+    let mut r = RawConn::connect(server.addr()).await;
+    r.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "q",
+        ">",
+    ])
+    .await;
+    wait_blocked(&mut admin, 1).await;
+    assert_eq!(
+        admin.cmd(&["XGROUP", "DESTROY", "q", "g"]).await,
+        Resp::Int(1)
+    );
+    assert_eq!(
+        r.read().await,
+        Resp::Error(
+            "NOGROUP the consumer group this client was blocked on no longer exists".into()
+        )
+    );
+    admin.cmd(&["XGROUP", "CREATE", "q", "g", "$"]).await;
+    r.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "q",
+        ">",
+    ])
+    .await;
+    wait_blocked(&mut admin, 1).await;
+    assert_eq!(admin.cmd(&["DEL", "q"]).await, Resp::Int(1));
+    assert_eq!(
+        r.read().await,
+        Resp::Error("UNBLOCKED the stream key no longer exists".into())
+    );
+    wait_blocked(&mut admin, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_group_read_times_out() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    c.cmd(&["XGROUP", "CREATE", "q", "g", "$", "MKSTREAM"])
+        .await;
+    let started = Instant::now();
+    assert_eq!(
+        c.cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "100",
+            "STREAMS",
+            "q",
+            ">"
+        ])
+        .await,
+        Resp::NullArray
+    );
+    assert!(started.elapsed() >= Duration::from_millis(90));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_consumers_work_stays_pending_with_its_delivery_count() {
+    let server = common::start().await;
+    let mut producer = RawConn::connect(server.addr()).await;
+    producer
+        .cmd(&["XGROUP", "CREATE", "events", "billing", "$", "MKSTREAM"])
+        .await;
+    for i in 1..=5 {
+        producer
+            .cmd(&["XADD", "events", &format!("{i}-0"), "n", &i.to_string()])
+            .await;
+    }
+    {
+        // Reads three entries, acknowledges one, then "crashes".
+        let mut worker = RawConn::connect(server.addr()).await;
+        worker
+            .cmd(&[
+                "XREADGROUP",
+                "GROUP",
+                "billing",
+                "w1",
+                "COUNT",
+                "3",
+                "STREAMS",
+                "events",
+                ">",
+            ])
+            .await;
+        assert_eq!(
+            worker.cmd(&["XACK", "events", "billing", "1-0"]).await,
+            Resp::Int(1)
+        );
+    }
+    let summary = producer
+        .cmd(&["XPENDING", "events", "billing"])
+        .await
+        .items();
+    assert_eq!(summary[0], Resp::Int(2));
+    assert_eq!(
+        summary[3].items()[0].items(),
+        vec![Resp::bulk("w1"), Resp::bulk("2")]
+    );
+    // The consumer comes back and re-reads its history: delivery counts rise.
+    let mut again = RawConn::connect(server.addr()).await;
+    let history = again
+        .cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "billing",
+            "w1",
+            "STREAMS",
+            "events",
+            "0",
+        ])
+        .await;
+    assert_eq!(history.items()[0].items()[1].items().len(), 2);
+    let detail = producer
+        .cmd(&["XPENDING", "events", "billing", "-", "+", "10"])
+        .await
+        .items();
+    assert_eq!(detail[0].items()[3], Resp::Int(2), "delivered twice");
+    // New work continues after the group's last delivered ID.
+    let fresh = again
+        .cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "billing",
+            "w1",
+            "STREAMS",
+            "events",
+            ">",
+        ])
+        .await;
+    let ids: Vec<Resp> = fresh.items()[0].items()[1]
+        .items()
+        .iter()
+        .map(|e| e.items()[0].clone())
+        .collect();
+    assert_eq!(ids, vec![Resp::bulk("4-0"), Resp::bulk("5-0")]);
+}

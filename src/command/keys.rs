@@ -84,11 +84,15 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// to need a background thread, so both free in place.)
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let ks = &ctx.shared.keyspace;
-    let n = args[1..]
-        .iter()
-        .filter(|k| ks.remove(ctx.session.db, k))
-        .count();
-    Reply::Integer(n as i64)
+    let mut n = 0;
+    for k in &args[1..] {
+        if ks.remove(ctx.session.db, k) {
+            n += 1;
+            // Clients blocked on the key re-check it (XREADGROUP fails when it is gone).
+            ctx.shared.blocking.signal(ctx.session.db, k);
+        }
+    }
+    Reply::Integer(n)
 }
 
 /// EXISTS key ...: counts a key once per mention.

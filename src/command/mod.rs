@@ -16,6 +16,7 @@ pub mod keys;
 pub mod pubsub;
 pub mod server;
 pub mod stream;
+pub mod stream_group;
 pub mod strings;
 
 use crate::connection::Session;
@@ -208,6 +209,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     strings::COMMANDS,
     pubsub::COMMANDS,
     stream::COMMANDS,
+    stream_group::COMMANDS,
 ];
 
 pub fn table() -> &'static CommandTable {

@@ -58,18 +58,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         .usage("key last-id [ENTRIESADDED entries-added:integer] [MAXDELETEDID max-deleted-id]"),
 ];
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The argument as Redis's C string functions see it: up to the first NUL byte.
-fn cstr(arg: &[u8]) -> &[u8] {
+pub(super) fn cstr(arg: &[u8]) -> &[u8] {
     arg.iter().position(|&b| b == 0).map_or(arg, |n| &arg[..n])
 }
 
-fn parse_id(
+pub(super) fn parse_id(
     arg: &[u8],
     missing_seq: u64,
     strict: bool,
@@ -79,12 +79,12 @@ fn parse_id(
 }
 
 /// Option-name comparison as `strcasecmp` does it (stops at NUL).
-fn is_opt(arg: &[u8], name: &[u8]) -> bool {
+pub(super) fn is_opt(arg: &[u8], name: &[u8]) -> bool {
     cstr(arg).eq_ignore_ascii_case(name)
 }
 
 /// A range bound, with the `(` exclusive prefix.
-fn parse_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
+pub(super) fn parse_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
     if arg.len() > 1 && arg[0] == b'(' {
         let (id, _) = parse_id(&arg[1..], missing_seq, true, false)?;
         return Ok((id, true));
@@ -404,7 +404,7 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// Run `f` on the stream at `key` (read access); `missing` if there is none.
-fn with_stream<R>(
+pub(super) fn with_stream<R>(
     ctx: &Ctx,
     key: &[u8],
     missing: R,
@@ -420,7 +420,7 @@ fn with_stream<R>(
 }
 
 /// Run `f` on the stream at `key` (write access); `missing` if there is none.
-fn with_stream_mut<R>(
+pub(super) fn with_stream_mut<R>(
     ctx: &Ctx,
     key: &[u8],
     missing: R,

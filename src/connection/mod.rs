@@ -86,9 +86,11 @@ impl Session {
         });
     }
 
-    /// Stop waiting (data served, timeout, CLIENT UNBLOCK or disconnect).
+    /// Stop waiting (data served, timeout, CLIENT UNBLOCK or disconnect); the next waiter on
+    /// the same keys gets its turn.
     pub fn unblock(&mut self, shared: &Shared) {
         if let Some(b) = self.blocked.take() {
+            shared.blocking.pass_on(b.db, &b.keys, self.handle.id);
             shared.blocking.unregister(b.db, &b.keys, self.handle.id);
         }
         self.handle.blocked.store(false, Ordering::Relaxed);
@@ -154,6 +156,10 @@ fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool) 
             let retry = blocked.retry.clone();
             let reply = command::dispatch(&mut Ctx { shared, session }, &retry);
             if matches!(reply, Reply::None) {
+                // Still waiting: let the next waiter look.
+                if let Some(b) = &session.blocked {
+                    shared.blocking.pass_on(b.db, &b.keys, session.handle.id);
+                }
                 return;
             }
             reply
@@ -289,14 +295,16 @@ where
         match event {
             Event::Wake => {
                 wake.set(handle.output.wake.notified());
-                // Let the publishers that are ready run first: their messages then leave in
-                // this client's next write instead of one write each.
-                tokio::task::yield_now().await;
                 if session.blocked.is_some() {
+                    // Served at once, in the order the key's waiters were woken (FIFO).
                     resume_blocked(&shared, &mut session, false);
                     if session.blocked.is_none() && !rbuf.is_empty() {
                         process_input(&shared, &mut session, &mut parser, &mut rbuf);
                     }
+                } else {
+                    // Let the publishers that are ready run first: their messages then leave
+                    // in this client's next write instead of one write each.
+                    tokio::task::yield_now().await;
                 }
             }
             Event::BlockTimeout => {

@@ -51,15 +51,37 @@ impl BlockingRegistry {
         }
     }
 
-    /// Data arrived at `key`: wake its waiters, first blocked first.
+    /// Data arrived at `key` (or it changed): wake the key's first waiter. Each woken waiter
+    /// passes the turn on when it is done (`pass_on`), so waiters are served strictly in the
+    /// order they blocked whatever order the scheduler runs tasks in.
     pub fn signal(&self, db: usize, key: &[u8]) {
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
         let Ok(w) = self.waiters.lock() else { return };
-        if let Some(list) = w.get(key) {
-            for (_, c) in list.iter().filter(|(d, _)| *d == db) {
-                c.output.wake.notify_one();
+        if let Some((_, c)) = w
+            .get(key)
+            .and_then(|list| list.iter().find(|(d, _)| *d == db))
+        {
+            c.output.wake.notify_one();
+        }
+    }
+
+    /// The waiter `client_id` has had its turn on `keys`: wake the one blocked after it.
+    pub fn pass_on(&self, db: usize, keys: &[Bytes], client_id: u64) {
+        let Ok(w) = self.waiters.lock() else { return };
+        for k in keys {
+            let Some(list) = w.get(k.as_ref()) else {
+                continue;
+            };
+            let mut mine = list
+                .iter()
+                .filter(|(d, _)| *d == db)
+                .skip_while(|(_, c)| c.id != client_id);
+            if mine.next().is_some() {
+                if let Some((_, next)) = mine.next() {
+                    next.output.wake.notify_one();
+                }
             }
         }
     }

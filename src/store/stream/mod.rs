@@ -7,6 +7,7 @@
 //! `last_id` never decreases, even when the entries holding it are deleted.
 
 pub mod chunk;
+pub mod group;
 pub mod id;
 
 use bytes::Bytes;
@@ -44,6 +45,8 @@ pub struct Stream {
     pub last_id: StreamId,
     pub max_deleted_id: StreamId,
     pub entries_added: u64,
+    /// Consumer groups by name (ordered, as Redis lists them).
+    pub groups: BTreeMap<Bytes, group::ConsumerGroup>,
 }
 
 impl Stream {
@@ -130,6 +133,46 @@ impl Stream {
             }
         }
         out
+    }
+
+    /// Whether a deleted entry may lie at or after `start` (Redis's streamRangeHasTombstones
+    /// with an open end), which makes a group's entries-read counter unknowable.
+    pub fn has_tombstones_from(&self, start: StreamId) -> bool {
+        if self.len == 0 || self.max_deleted_id == StreamId::MIN {
+            return false;
+        }
+        let first = self.first_entry().map_or(StreamId::MIN, |e| e.id);
+        if first > self.max_deleted_id {
+            return false;
+        }
+        start <= self.max_deleted_id
+    }
+
+    /// Redis's streamEstimateDistanceFromFirstEverEntry: the entries-read value of `id`, if
+    /// it can be known.
+    pub fn entries_read_at(&self, id: StreamId) -> Option<u64> {
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if self.len == 0 && id <= self.last_id {
+            return Some(self.entries_added);
+        }
+        if id == self.last_id {
+            return Some(self.entries_added);
+        }
+        if id > self.last_id {
+            return None;
+        }
+        let first = self.first_entry().map_or(StreamId::MIN, |e| e.id);
+        if self.max_deleted_id == StreamId::MIN || self.max_deleted_id < first {
+            if id < first {
+                return Some(self.entries_added - self.len as u64);
+            }
+            if id == first {
+                return Some(self.entries_added - self.len as u64 + 1);
+            }
+        }
+        None
     }
 
     /// The first and last live entries.

@@ -1,0 +1,555 @@
+//! Consumer-group commands: XGROUP, XREADGROUP, XACK, XPENDING.
+//!
+//! Check order and error texts follow t_stream.c (Redis 7.0). The group state lives in
+//! `store::stream::group`; these handlers parse, look up, and shape replies.
+
+use super::flags::*;
+use super::stream::{cstr, entry_reply, is_opt, now_ms, parse_bound, parse_id, with_stream_mut};
+use super::{help_reply, parse_i64, CommandSpec, Ctx};
+use crate::error;
+use crate::reply::Reply;
+use crate::store::stream::group::ConsumerGroup;
+use crate::store::stream::id::StreamId;
+use crate::store::stream::Stream;
+use crate::store::Value;
+use bytes::Bytes;
+
+const W: &[&str] = &["write", "stream", "slow"];
+
+const XGROUP_SUBS: &[CommandSpec] = &[
+    CommandSpec::new("create", -5, WRITE | DENYOOM, W, xgroup)
+        .doc("stream", "5.0.0", "Creates a consumer group.")
+        .usage("key group (id|$) [MKSTREAM] [ENTRIESREAD entries-read:integer]"),
+    CommandSpec::new("setid", -5, WRITE, W, xgroup)
+        .doc(
+            "stream",
+            "5.0.0",
+            "Sets the last-delivered ID of a consumer group.",
+        )
+        .usage("key group (id|$) [ENTRIESREAD entries-read:integer]"),
+    CommandSpec::new("destroy", 4, WRITE, W, xgroup)
+        .doc("stream", "5.0.0", "Destroys a consumer group.")
+        .complexity(
+            "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+        )
+        .usage("key group"),
+    CommandSpec::new("createconsumer", 5, WRITE | DENYOOM, W, xgroup)
+        .doc("stream", "6.2.0", "Creates a consumer in a consumer group.")
+        .usage("key group consumer"),
+    CommandSpec::new("delconsumer", 5, WRITE, W, xgroup)
+        .doc(
+            "stream",
+            "5.0.0",
+            "Deletes a consumer from a consumer group.",
+        )
+        .usage("key group consumer"),
+    CommandSpec::new("help", 2, LOADING | STALE, &["stream", "slow"], xgroup_help).doc(
+        "stream",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+    ),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::container("xgroup", &["slow"], XGROUP_SUBS).doc("stream", "5.0.0", "A container for consumer groups commands."),
+    CommandSpec::new("xreadgroup", -7, WRITE | BLOCKING, &["write", "stream", "slow", "blocking"], xreadgroup)
+        .doc("stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.")
+        .usage("GROUP group consumer [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] STREAMS key ... id ..."),
+    CommandSpec::new("xack", -4, WRITE | FAST, &["write", "stream", "fast"], xack)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.")
+        .usage("key group id ..."),
+    CommandSpec::new("xpending", -3, READONLY, &["read", "stream", "slow"], xpending)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Returns the information and entries from a stream consumer group's pending entries list.")
+        .usage("key group [[IDLE min-idle-time:integer] start end count:integer [consumer]]"),
+];
+
+fn nogroup(group: &[u8], key: &[u8]) -> Reply {
+    let mut text = b"NOGROUP No such consumer group '".to_vec();
+    text.extend_from_slice(group);
+    text.extend_from_slice(b"' for key name '");
+    text.extend_from_slice(key);
+    text.push(b'\'');
+    error::with_arg("", &text, "")
+}
+
+/// XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER (one handler, Redis's order).
+fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let sub = cstr(&args[1]).to_ascii_lowercase();
+    let (key, group) = (&args[2], &args[3]);
+    let create = sub == b"create";
+    let mut mkstream = false;
+    let mut entries_read: Option<i64> = None;
+    if create || sub == b"setid" {
+        let mut i = 5;
+        while i < args.len() {
+            if create && is_opt(&args[i], b"mkstream") {
+                mkstream = true;
+                i += 1;
+            } else if is_opt(&args[i], b"entriesread") && i + 1 < args.len() {
+                match parse_i64(&args[i + 1]) {
+                    None => return Reply::error(error::NOT_INTEGER),
+                    Some(n) if n < -1 => {
+                        return Reply::error("ERR value for ENTRIESREAD must be positive or -1")
+                    }
+                    Some(n) => entries_read = Some(n),
+                }
+                i += 2;
+            } else {
+                return error::subcommand_syntax(&args[1], "xgroup");
+            }
+        }
+    }
+    let db = ctx.session.db;
+    let now = now_ms();
+    let reply = ctx.shared.keyspace.with_shard(db, key, |shard| {
+        let exists = match shard.get(key) {
+            Some(Value::Stream(_)) => true,
+            Some(_) => return Reply::error(error::WRONGTYPE),
+            None => false,
+        };
+        if !exists && !mkstream {
+            return Reply::error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
+        }
+        if exists {
+            let Some(Value::Stream(s)) = shard.get(key) else { return Reply::error(error::WRONGTYPE) };
+            let needs_group = matches!(sub.as_slice(), b"setid" | b"createconsumer" | b"delconsumer");
+            if needs_group && !s.groups.contains_key(group) {
+                return nogroup(group, key);
+            }
+        }
+        let resolve = |s: Option<&Stream>, arg: &[u8]| -> Result<StreamId, Reply> {
+            if cstr(arg) == b"$" {
+                Ok(s.map_or(StreamId::MIN, |s| s.last_id))
+            } else {
+                parse_id(arg, 0, true, false).map(|(id, _)| id)
+            }
+        };
+        let read = entries_read.and_then(|n| u64::try_from(n).ok());
+        match sub.as_slice() {
+            b"create" => {
+                let current = match shard.get(key) {
+                    Some(Value::Stream(s)) => Some(&**s),
+                    _ => None,
+                };
+                let id = match resolve(current, &args[4]) {
+                    Ok(id) => id,
+                    Err(e) => return e,
+                };
+                if current.is_none() {
+                    shard.insert(key.clone(), Value::Stream(Box::default()));
+                }
+                let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
+                if s.groups.contains_key(group) {
+                    return Reply::error("BUSYGROUP Consumer Group name already exists");
+                }
+                s.groups.insert(group.clone(), ConsumerGroup::new(id, read));
+                Reply::ok()
+            }
+            b"setid" => {
+                let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
+                let id = match resolve(Some(s), &args[4]) {
+                    Ok(id) => id,
+                    Err(e) => return e,
+                };
+                if let Some(g) = s.groups.get_mut(group) {
+                    g.last_id = id;
+                    g.entries_read = read;
+                }
+                Reply::ok()
+            }
+            b"destroy" => {
+                let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
+                Reply::Integer(s.groups.remove(group).is_some() as i64)
+            }
+            b"createconsumer" => {
+                let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
+                let Some(g) = s.groups.get_mut(group) else { return nogroup(group, key) };
+                let (_, created) = g.consumer(&args[4], now);
+                Reply::Integer(created as i64)
+            }
+            b"delconsumer" => {
+                let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
+                let Some(g) = s.groups.get_mut(group) else { return nogroup(group, key) };
+                Reply::Integer(g.delete_consumer(&args[4]).unwrap_or(0) as i64)
+            }
+            _ => error::subcommand_syntax(&args[1], "xgroup"),
+        }
+    });
+    if sub == b"destroy" && reply == Reply::Integer(1) {
+        // Consumers blocked on the group learn it is gone.
+        ctx.shared.blocking.signal(db, key);
+    }
+    reply
+}
+
+fn xgroup_help(_: &mut Ctx, _: &[Bytes]) -> Reply {
+    help_reply(
+        "xgroup",
+        &[
+            "CREATE <key> <groupname> <id|$> [option]",
+            "    Create a new consumer group. Options are:",
+            "    * MKSTREAM",
+            "      Create the empty stream if it does not exist.",
+            "    * ENTRIESREAD entries_read",
+            "      Set the group's entries_read counter (internal use).",
+            "CREATECONSUMER <key> <groupname> <consumer>",
+            "    Create a new consumer in the specified group.",
+            "DELCONSUMER <key> <groupname> <consumer>",
+            "    Remove the specified consumer.",
+            "DESTROY <key> <groupname>",
+            "    Remove the specified group.",
+            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+            "    Set the current group ID and entries_read counter.",
+        ],
+    )
+}
+
+/// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key ... id ...
+fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut count = 0usize;
+    let mut block: Option<u64> = None;
+    let mut noack = false;
+    let mut group_consumer: Option<(Bytes, Bytes)> = None;
+    let mut streams_at = None;
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        let opt = &args[i];
+        if is_opt(opt, b"block") && more > 0 {
+            match parse_i64(&args[i + 1]) {
+                None => return Reply::error("ERR timeout is not an integer or out of range"),
+                Some(ms) if ms < 0 => return Reply::error("ERR timeout is negative"),
+                Some(ms) => block = Some(ms as u64),
+            }
+            i += 2;
+        } else if is_opt(opt, b"count") && more > 0 {
+            match parse_i64(&args[i + 1]) {
+                None => return Reply::error(error::NOT_INTEGER),
+                Some(n) => count = n.max(0) as usize,
+            }
+            i += 2;
+        } else if is_opt(opt, b"streams") && more > 0 {
+            streams_at = Some(i + 1);
+            break;
+        } else if is_opt(opt, b"group") && more >= 2 {
+            group_consumer = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 3;
+        } else if is_opt(opt, b"noack") {
+            noack = true;
+            i += 1;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+    }
+    let Some(at) = streams_at else {
+        return Reply::error(error::SYNTAX);
+    };
+    let rest = &args[at..];
+    if !rest.len().is_multiple_of(2) {
+        return Reply::error(
+            "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified.",
+        );
+    }
+    let Some((group, consumer)) = group_consumer else {
+        return Reply::error("ERR Missing GROUP option for XREADGROUP");
+    };
+    let (keys, id_args) = rest.split_at(rest.len() / 2);
+    let retrying = ctx.session.blocked.is_some();
+    // Validate every stream, group and ID before reading anything.
+    let mut wanted: Vec<Option<StreamId>> = Vec::with_capacity(keys.len());
+    for (key, arg) in keys.iter().zip(id_args) {
+        let state = with_stream_mut(ctx, key, None, |s| Some(s.groups.contains_key(&group)));
+        match state {
+            Err(e) => return e,
+            Ok(Some(true)) => {}
+            Ok(None) if retrying => {
+                return Reply::error("UNBLOCKED the stream key no longer exists")
+            }
+            Ok(_) if retrying => {
+                return Reply::error(
+                    "NOGROUP the consumer group this client was blocked on no longer exists",
+                )
+            }
+            Ok(_) => {
+                let mut text = b"NOGROUP No such key '".to_vec();
+                text.extend_from_slice(key);
+                text.extend_from_slice(b"' or consumer group '");
+                text.extend_from_slice(&group);
+                text.extend_from_slice(b"' in XREADGROUP with GROUP option");
+                return error::with_arg("", &text, "");
+            }
+        }
+        match cstr(arg) {
+            b"$" => return Reply::error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."),
+            b">" => wanted.push(None),
+            _ => match parse_id(arg, 0, true, false) {
+                Ok((id, _)) => wanted.push(Some(id)),
+                Err(e) => return e,
+            },
+        }
+    }
+    let now = now_ms();
+    let limit = (count > 0).then_some(count);
+    let mut results: Vec<(Bytes, Vec<Reply>)> = Vec::new();
+    for (key, want) in keys.iter().zip(&wanted) {
+        let served = with_stream_mut(ctx, key, None, |s| {
+            read_group(s, &group, &consumer, *want, limit, noack, now)
+        });
+        match served {
+            Err(e) => return e,
+            Ok(Some(entries)) => {
+                // History reads always report the stream, new reads only when they found data.
+                if want.is_some() || !entries.is_empty() {
+                    results.push((key.clone(), entries));
+                }
+            }
+            Ok(None) => {}
+        }
+    }
+    if !results.is_empty() {
+        let pairs: Vec<(Reply, Reply)> = results
+            .into_iter()
+            .map(|(k, e)| (Reply::Bulk(k), Reply::Array(e)))
+            .collect();
+        return if ctx.session.resp >= 3 {
+            Reply::Map(pairs)
+        } else {
+            Reply::Array(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| Reply::Array(vec![k, v]))
+                    .collect(),
+            )
+        };
+    }
+    match block {
+        Some(ms) if wanted.iter().all(Option::is_none) => {
+            let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms));
+            ctx.session
+                .block_on(ctx.shared, keys.to_vec(), timeout, args.to_vec());
+            Reply::None
+        }
+        _ => Reply::NullArray,
+    }
+}
+
+/// Serve one stream for a group read: new entries (`want` = None, i.e. `>`) or the
+/// consumer's own pending entries after `want` (history; deleted entries come back as nil).
+fn read_group(
+    s: &mut Stream,
+    group: &Bytes,
+    consumer: &Bytes,
+    want: Option<StreamId>,
+    limit: Option<usize>,
+    noack: bool,
+    now: u64,
+) -> Option<Vec<Reply>> {
+    let after = s.groups.get(group)?.last_id;
+    match want {
+        None => {
+            let start = after.next()?;
+            let entries = s.range(start, StreamId::MAX, limit, false);
+            let mut read = Vec::with_capacity(entries.len());
+            for e in &entries {
+                // Redis's entries_read bookkeeping, entry by entry.
+                let counter = {
+                    let g = s.groups.get(group)?;
+                    match g.entries_read {
+                        Some(n) if !s.has_tombstones_from(e.id) => Some(n + 1),
+                        _ if s.entries_added > 0 => s.entries_read_at(e.id),
+                        other => other,
+                    }
+                };
+                read.push((e.id, counter));
+            }
+            let g = s.groups.get_mut(group)?;
+            let (c, _) = g.consumer(consumer, now);
+            if !entries.is_empty() {
+                c.active_time = Some(now);
+            }
+            for (id, counter) in read {
+                g.last_id = id;
+                g.entries_read = counter;
+                if !noack {
+                    g.deliver_new(id, consumer, now);
+                }
+            }
+            Some(entries.into_iter().map(entry_reply).collect())
+        }
+        Some(from) => {
+            let ids: Vec<StreamId> = {
+                let g = s.groups.get_mut(group)?;
+                let (c, _) = g.consumer(consumer, now);
+                let start = from.next()?;
+                c.pending
+                    .range(start..)
+                    .take(limit.unwrap_or(usize::MAX))
+                    .copied()
+                    .collect()
+            };
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let entry = s.range(id, id, Some(1), false).pop();
+                if let Some(p) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
+                    p.delivery_time = now;
+                    p.delivery_count += 1;
+                }
+                out.push(match entry {
+                    Some(e) => entry_reply(e),
+                    None => Reply::Array(vec![Reply::Bulk(id.to_bytes()), Reply::NullArray]),
+                });
+            }
+            Some(out)
+        }
+    }
+}
+
+/// XACK key group id ...: IDs are all checked first, so an error acknowledges nothing.
+fn xack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, group) = (&args[1], &args[2]);
+    if let Err(e) = with_stream_mut(ctx, key, (), |_| ()) {
+        return e;
+    }
+    let mut ids = Vec::with_capacity(args.len() - 3);
+    for a in &args[3..] {
+        match parse_id(a, 0, true, false) {
+            Ok((id, _)) => ids.push(id),
+            Err(e) => return e,
+        }
+    }
+    let acked = with_stream_mut(ctx, key, 0, |s| match s.groups.get_mut(group) {
+        Some(g) => ids.iter().filter(|id| g.ack(**id)).count(),
+        None => 0,
+    });
+    match acked {
+        Ok(n) => Reply::Integer(n as i64),
+        Err(e) => e,
+    }
+}
+
+/// XPENDING key group [[IDLE ms] start end count [consumer]]
+fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let summary = args.len() == 3;
+    if !summary && !(6..=9).contains(&args.len()) {
+        return Reply::error(error::SYNTAX);
+    }
+    let mut range = None;
+    let mut min_idle = 0i64;
+    let mut consumer: Option<Bytes> = None;
+    if !summary {
+        let mut at = 3;
+        if is_opt(&args[3], b"idle") {
+            match parse_i64(&args[4]) {
+                None => return Reply::error(error::NOT_INTEGER),
+                Some(n) => min_idle = n,
+            }
+            if args.len() < 8 {
+                return Reply::error(error::SYNTAX);
+            }
+            at += 2;
+        }
+        let count = match args.get(at + 2).and_then(|a| parse_i64(a)) {
+            Some(n) => n.max(0) as usize,
+            None => return Reply::error(error::NOT_INTEGER),
+        };
+        let (mut start, sx) = match parse_bound(&args[at], 0) {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        if sx {
+            match start.next() {
+                Some(s) => start = s,
+                None => return Reply::error("ERR invalid start ID for the interval"),
+            }
+        }
+        let (mut end, ex) = match parse_bound(&args[at + 1], u64::MAX) {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        if ex {
+            match end.prev() {
+                Some(e) => end = e,
+                None => return Reply::error("ERR invalid end ID for the interval"),
+            }
+        }
+        consumer = args.get(at + 3).cloned();
+        range = Some((start, end, count));
+    }
+    let (key, group) = (&args[1], &args[2]);
+    let now = now_ms() as i64;
+    let result = with_stream_mut(ctx, key, None, |s| {
+        let g = s.groups.get(group)?;
+        Some(match range {
+            None => {
+                if g.pel.is_empty() {
+                    return Some(Reply::Array(vec![
+                        Reply::Integer(0),
+                        Reply::Null,
+                        Reply::Null,
+                        Reply::NullArray,
+                    ]));
+                }
+                let first = g.pel.keys().next().copied().unwrap_or_default();
+                let last = g.pel.keys().next_back().copied().unwrap_or_default();
+                let consumers = g
+                    .consumers
+                    .iter()
+                    .filter(|(_, c)| !c.pending.is_empty())
+                    .map(|(name, c)| {
+                        Reply::Array(vec![
+                            Reply::Bulk(name.clone()),
+                            Reply::bulk(c.pending.len().to_string()),
+                        ])
+                    })
+                    .collect();
+                Reply::Array(vec![
+                    Reply::Integer(g.pel.len() as i64),
+                    Reply::Bulk(first.to_bytes()),
+                    Reply::Bulk(last.to_bytes()),
+                    Reply::Array(consumers),
+                ])
+            }
+            Some((start, end, count)) => {
+                let ids: Box<dyn Iterator<Item = StreamId>> = match &consumer {
+                    Some(name) => match g.consumers.get(name) {
+                        Some(c) => Box::new(c.pending.range(start..=end.max(start)).copied()),
+                        None => return Some(Reply::Array(vec![])),
+                    },
+                    None => Box::new(g.pel.range(start..=end.max(start)).map(|(id, _)| *id)),
+                };
+                let mut out = Vec::new();
+                for id in ids {
+                    if out.len() >= count || id > end {
+                        break;
+                    }
+                    let Some(p) = g.pel.get(&id) else { continue };
+                    let idle = (now - p.delivery_time as i64).max(0);
+                    if min_idle > 0 && idle < min_idle {
+                        continue;
+                    }
+                    out.push(Reply::Array(vec![
+                        Reply::Bulk(id.to_bytes()),
+                        Reply::Bulk(p.consumer.clone()),
+                        Reply::Integer(idle),
+                        Reply::Integer(p.delivery_count as i64),
+                    ]));
+                }
+                Reply::Array(out)
+            }
+        })
+    });
+    match result {
+        Err(e) => e,
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let mut text = b"NOGROUP No such key '".to_vec();
+            text.extend_from_slice(key);
+            text.extend_from_slice(b"' or consumer group '");
+            text.extend_from_slice(group);
+            text.push(b'\'');
+            error::with_arg("", &text, "")
+        }
+    }
+}
