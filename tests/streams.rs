@@ -462,3 +462,66 @@ async fn a_crashed_consumers_work_stays_pending_with_its_delivery_count() {
         .collect();
     assert_eq!(ids, vec![Resp::bulk("4-0"), Resp::bulk("5-0")]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_consumers_entries_are_autoclaimed_and_dead_lettered_after_n_deliveries() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    c.cmd(&["XGROUP", "CREATE", "orders", "ship", "$", "MKSTREAM"])
+        .await;
+    for i in 1..=3 {
+        c.cmd(&["XADD", "orders", &format!("{i}-0"), "order", &i.to_string()])
+            .await;
+    }
+    // w1 takes everything and dies without acknowledging.
+    RawConn::connect(server.addr())
+        .await
+        .cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "ship",
+            "w1",
+            "STREAMS",
+            "orders",
+            ">",
+        ])
+        .await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // w2 sweeps entries idle for 100 ms: all three move to it, delivered a second time.
+    let swept = c
+        .cmd(&["XAUTOCLAIM", "orders", "ship", "w2", "100", "0"])
+        .await
+        .items();
+    assert_eq!(swept[0], Resp::bulk("0-0"), "the whole PEL was scanned");
+    assert_eq!(swept[1].items().len(), 3);
+    let pel = c
+        .cmd(&["XPENDING", "orders", "ship", "-", "+", "10"])
+        .await
+        .items();
+    assert!(pel
+        .iter()
+        .all(|p| p.items()[1] == Resp::bulk("w2") && p.items()[3] == Resp::Int(2)));
+    // Entries seen too often go to a dead-letter stream and are acknowledged.
+    const MAX_DELIVERIES: i64 = 2;
+    for p in pel {
+        let f = p.items();
+        if let Resp::Int(n) = f[3] {
+            if n >= MAX_DELIVERIES {
+                let id = f[0].text();
+                c.cmd(&["XADD", "orders:dead", "*", "id", &id]).await;
+                assert_eq!(c.cmd(&["XACK", "orders", "ship", &id]).await, Resp::Int(1));
+            }
+        }
+    }
+    assert_eq!(c.cmd(&["XLEN", "orders:dead"]).await, Resp::Int(3));
+    assert_eq!(
+        c.cmd(&["XPENDING", "orders", "ship"]).await.items()[0],
+        Resp::Int(0)
+    );
+    // Nothing idle is left to claim.
+    let again = c
+        .cmd(&["XAUTOCLAIM", "orders", "ship", "w3", "0", "0"])
+        .await
+        .items();
+    assert!(again[1].items().is_empty());
+}

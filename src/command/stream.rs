@@ -312,6 +312,14 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         } else if is_opt(opt, b"streams") && more > 0 {
             streams_at = Some(i + 1);
             break;
+        } else if is_opt(opt, b"group") && more >= 2 {
+            return Reply::error(
+                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+            );
+        } else if is_opt(opt, b"noack") {
+            return Reply::error(
+                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+            );
         } else {
             return Reply::error(error::SYNTAX);
         }
@@ -329,6 +337,12 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     // Resolve every ID first (errors before any data), `$` and `+` against the streams now.
     let mut after: Vec<(StreamId, bool)> = Vec::with_capacity(keys.len());
     for (key, arg) in keys.iter().zip(id_args) {
+        if let Err(e) = with_stream(ctx, key, (), |_| ()) {
+            return e;
+        }
+        if cstr(arg) == b">" {
+            return Reply::error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
+        }
         let special = arg.as_ref() == b"$" || arg.as_ref() == b"+";
         let resolved = if special {
             let last = arg.as_ref() == b"+";

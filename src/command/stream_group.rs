@@ -59,6 +59,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.")
         .usage("key group id ..."),
+    CommandSpec::new("xclaim", -6, WRITE | FAST, &["write", "stream", "fast"], xclaim)
+        .keys(1, 1, 1)
+        .doc("stream", "5.0.0", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.")
+        .complexity("O(log N) with N being the number of messages in the PEL of the consumer group.")
+        .usage("key group consumer min-idle-time:integer id ... [IDLE ms:integer] [TIME unix-time-milliseconds:unix-time] [RETRYCOUNT count:integer] [FORCE] [JUSTID] [LASTID lastid]"),
+    CommandSpec::new("xautoclaim", -6, WRITE | FAST, &["write", "stream", "fast"], xautoclaim)
+        .keys(1, 1, 1)
+        .doc("stream", "6.2.0", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.")
+        .complexity("O(1) if COUNT is small.")
+        .usage("key group consumer min-idle-time:integer start [COUNT count:integer] [JUSTID]"),
     CommandSpec::new("xpending", -3, READONLY, &["read", "stream", "slow"], xpending)
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Returns the information and entries from a stream consumer group's pending entries list.")
@@ -119,13 +129,23 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 return nogroup(group, key);
             }
         }
+        // CREATE takes strict IDs; SETID also accepts `-` and `+`.
+        let strict = create;
         let resolve = |s: Option<&Stream>, arg: &[u8]| -> Result<StreamId, Reply> {
             if cstr(arg) == b"$" {
                 Ok(s.map_or(StreamId::MIN, |s| s.last_id))
             } else {
-                parse_id(arg, 0, true, false).map(|(id, _)| id)
+                parse_id(arg, 0, strict, false).map(|(id, _)| id)
             }
         };
+        let argc_ok = match sub.as_slice() {
+            b"create" => (5..=8).contains(&args.len()),
+            b"setid" => args.len() == 5 || args.len() == 7,
+            _ => true,
+        };
+        if !argc_ok {
+            return error::subcommand_syntax(&args[1], "xgroup");
+        }
         let read = entries_read.and_then(|n| u64::try_from(n).ok());
         match sub.as_slice() {
             b"create" => {
@@ -137,13 +157,13 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     Ok(id) => id,
                     Err(e) => return e,
                 };
+                if current.is_some_and(|s| s.groups.contains_key(group)) {
+                    return Reply::error("BUSYGROUP Consumer Group name already exists");
+                }
                 if current.is_none() {
                     shard.insert(key.clone(), Value::Stream(Box::default()));
                 }
                 let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
-                if s.groups.contains_key(group) {
-                    return Reply::error("BUSYGROUP Consumer Group name already exists");
-                }
                 s.groups.insert(group.clone(), ConsumerGroup::new(id, read));
                 Reply::ok()
             }
@@ -249,7 +269,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let rest = &args[at..];
     if !rest.len().is_multiple_of(2) {
         return Reply::error(
-            "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified.",
+            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
         );
     }
     let Some((group, consumer)) = group_consumer else {
@@ -284,7 +304,9 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         match cstr(arg) {
             b"$" => return Reply::error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."),
             b">" => wanted.push(None),
+            // The largest possible ID reads new entries, like `>`.
             _ => match parse_id(arg, 0, true, false) {
+                Ok((id, _)) if id == StreamId::MAX => wanted.push(None),
                 Ok((id, _)) => wanted.push(Some(id)),
                 Err(e) => return e,
             },
@@ -364,11 +386,13 @@ fn read_group(
                 };
                 read.push((e.id, counter));
             }
+            if entries.is_empty() {
+                // Redis 7.0 creates the consumer only when a `>` read serves something.
+                return Some(Vec::new());
+            }
             let g = s.groups.get_mut(group)?;
             let (c, _) = g.consumer(consumer, now);
-            if !entries.is_empty() {
-                c.active_time = Some(now);
-            }
+            c.active_time = Some(now);
             for (id, counter) in read {
                 g.last_id = id;
                 g.entries_read = counter;
@@ -392,9 +416,12 @@ fn read_group(
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 let entry = s.range(id, id, Some(1), false).pop();
-                if let Some(p) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
-                    p.delivery_time = now;
-                    p.delivery_count += 1;
+                // A deleted entry is reported (with no fields) but not counted as delivered.
+                if entry.is_some() {
+                    if let Some(p) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
+                        p.delivery_time = now;
+                        p.delivery_count += 1;
+                    }
                 }
                 out.push(match entry {
                     Some(e) => entry_reply(e),
@@ -409,8 +436,11 @@ fn read_group(
 /// XACK key group id ...: IDs are all checked first, so an error acknowledges nothing.
 fn xack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, group) = (&args[1], &args[2]);
-    if let Err(e) = with_stream_mut(ctx, key, (), |_| ()) {
-        return e;
+    // No key or group: nothing to acknowledge, and the IDs are not even checked.
+    match with_stream_mut(ctx, key, false, |s| s.groups.contains_key(group)) {
+        Err(e) => return e,
+        Ok(false) => return Reply::Integer(0),
+        Ok(true) => {}
     }
     let mut ids = Vec::with_capacity(args.len() - 3);
     for a in &args[3..] {
@@ -551,5 +581,258 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             text.push(b'\'');
             error::with_arg("", &text, "")
         }
+    }
+}
+
+fn nogroup_short(key: &[u8], group: &[u8]) -> Reply {
+    let mut text = b"NOGROUP No such key '".to_vec();
+    text.extend_from_slice(key);
+    text.extend_from_slice(b"' or consumer group '");
+    text.extend_from_slice(group);
+    text.push(b'\'');
+    error::with_arg("", &text, "")
+}
+
+/// Move pending entry `id` to `consumer` (creating the consumer), as XCLAIM/XAUTOCLAIM do.
+fn claim_one(
+    g: &mut ConsumerGroup,
+    id: StreamId,
+    consumer: &Bytes,
+    delivery_time: u64,
+    count: Option<u64>,
+    bump: bool,
+    now: u64,
+) {
+    let (c, _) = g.consumer(consumer, now);
+    c.pending.insert(id);
+    c.active_time = Some(now);
+    let Some(p) = g.pel.get_mut(&id) else { return };
+    let previous = std::mem::replace(&mut p.consumer, consumer.clone());
+    p.delivery_time = delivery_time;
+    match count {
+        Some(n) => p.delivery_count = n,
+        None if bump => p.delivery_count += 1,
+        None => {}
+    }
+    if previous != *consumer {
+        if let Some(old) = g.consumers.get_mut(&previous) {
+            old.pending.remove(&id);
+        }
+    }
+}
+
+/// XCLAIM key group consumer min-idle-time id ... [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE]
+/// [JUSTID] [LASTID id]
+pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, group, consumer) = (&args[1], &args[2], &args[3]);
+    match with_stream_mut(ctx, key, false, |s| s.groups.contains_key(group)) {
+        Err(e) => return e,
+        Ok(false) => return nogroup_short(key, group),
+        Ok(true) => {}
+    }
+    let Some(min_idle) = parse_i64(&args[4]) else {
+        return Reply::error("ERR Invalid min-idle-time argument for XCLAIM");
+    };
+    let min_idle = min_idle.max(0) as u64;
+    let mut ids = Vec::new();
+    let mut j = 5;
+    while j < args.len() {
+        match parse_id(&args[j], 0, true, false) {
+            Ok((id, _)) => ids.push(id),
+            Err(_) => break,
+        }
+        j += 1;
+    }
+    let now = now_ms();
+    let (mut force, mut justid) = (false, false);
+    let mut delivery: Option<i64> = None;
+    let mut retry: Option<i64> = None;
+    let mut last_id = StreamId::MIN;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let opt = &args[j];
+        let int_arg = |j: usize, what: &str| -> Result<i64, Reply> {
+            parse_i64(&args[j]).ok_or_else(|| {
+                Reply::Error(format!("ERR Invalid {what} option argument for XCLAIM").into())
+            })
+        };
+        if is_opt(opt, b"force") {
+            force = true;
+        } else if is_opt(opt, b"justid") {
+            justid = true;
+        } else if is_opt(opt, b"idle") && more > 0 {
+            j += 1;
+            match int_arg(j, "IDLE") {
+                Ok(ms) => delivery = Some(now as i64 - ms),
+                Err(e) => return e,
+            }
+        } else if is_opt(opt, b"time") && more > 0 {
+            j += 1;
+            match int_arg(j, "TIME") {
+                Ok(t) => delivery = Some(t),
+                Err(e) => return e,
+            }
+        } else if is_opt(opt, b"retrycount") && more > 0 {
+            j += 1;
+            match int_arg(j, "RETRYCOUNT") {
+                Ok(n) => retry = Some(n),
+                Err(e) => return e,
+            }
+        } else if is_opt(opt, b"lastid") && more > 0 {
+            j += 1;
+            match parse_id(&args[j], 0, true, false) {
+                Ok((id, _)) => last_id = id,
+                Err(e) => return e,
+            }
+        } else {
+            return error::with_arg("ERR Unrecognized XCLAIM option '", cstr(opt), "'");
+        }
+        j += 1;
+    }
+    // A bogus delivery time (negative or in the future) becomes now, as in Redis.
+    let delivery_time = match delivery {
+        Some(t) if t >= 0 && t <= now as i64 => t as u64,
+        _ => now,
+    };
+    let retry = retry.filter(|n| *n >= 0).map(|n| n as u64);
+    let reply = with_stream_mut(ctx, key, Reply::Array(vec![]), |s| {
+        let mut out = Vec::new();
+        for id in ids {
+            let exists = !s.range(id, id, Some(1), false).is_empty();
+            let Some(g) = s.groups.get_mut(group) else {
+                break;
+            };
+            if last_id > g.last_id {
+                g.last_id = last_id;
+            }
+            if !exists {
+                g.ack(id);
+                continue;
+            }
+            let fresh = match g.pel.entry(id) {
+                std::collections::btree_map::Entry::Occupied(_) => false,
+                std::collections::btree_map::Entry::Vacant(_) if !force => continue,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    // FORCE creates the pending entry (delivered once, owned by nobody yet).
+                    v.insert(crate::store::stream::group::PendingEntry {
+                        consumer: Bytes::new(),
+                        delivery_time: now,
+                        delivery_count: 1,
+                    });
+                    true
+                }
+            };
+            if !fresh && min_idle > 0 {
+                let idle = now.saturating_sub(g.pel.get(&id).map_or(now, |p| p.delivery_time));
+                if idle < min_idle {
+                    continue;
+                }
+            }
+            claim_one(g, id, consumer, delivery_time, retry, !justid, now);
+            if justid {
+                out.push(Reply::Bulk(id.to_bytes()));
+            } else if let Some(e) = s.range(id, id, Some(1), false).pop() {
+                out.push(entry_reply(e));
+            }
+        }
+        if let Some(g) = s.groups.get_mut(group) {
+            if last_id > g.last_id {
+                g.last_id = last_id;
+            }
+        }
+        Reply::Array(out)
+    });
+    reply.unwrap_or_else(|e| e)
+}
+
+/// XAUTOCLAIM key group consumer min-idle-time start [COUNT n] [JUSTID]
+pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, group, consumer) = (&args[1], &args[2], &args[3]);
+    let Some(min_idle) = parse_i64(&args[4]) else {
+        return Reply::error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
+    };
+    let min_idle = min_idle.max(0) as u64;
+    let (mut start, ex) = match parse_bound(&args[5], 0) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if ex {
+        match start.next() {
+            Some(s) => start = s,
+            None => return Reply::error("ERR invalid start ID for the interval"),
+        }
+    }
+    let mut count: i64 = 100;
+    let mut justid = false;
+    let mut j = 6;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if is_opt(&args[j], b"count") && more > 0 {
+            match parse_i64(&args[j + 1]) {
+                Some(n) if (1..=i64::MAX / 16).contains(&n) => count = n,
+                _ => return Reply::error("ERR COUNT must be > 0"),
+            }
+            j += 1;
+        } else if is_opt(&args[j], b"justid") {
+            justid = true;
+        } else {
+            return Reply::error(error::SYNTAX);
+        }
+        j += 1;
+    }
+    let now = now_ms();
+    let result = with_stream_mut(ctx, key, None, |s| {
+        s.groups.get(group)?;
+        let mut attempts = count.saturating_mul(10);
+        let mut remaining = count;
+        let mut claimed = Vec::new();
+        let mut deleted = Vec::new();
+        let candidates: Vec<StreamId> = s
+            .groups
+            .get(group)?
+            .pel
+            .range(start..)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut next_cursor = StreamId::MIN;
+        let mut iter = candidates.into_iter().peekable();
+        while attempts > 0 && remaining > 0 {
+            let Some(id) = iter.next() else { break };
+            attempts -= 1;
+            let exists = !s.range(id, id, Some(1), false).is_empty();
+            let g = s.groups.get_mut(group)?;
+            if !exists {
+                g.ack(id);
+                deleted.push(Reply::Bulk(id.to_bytes()));
+                remaining -= 1;
+                continue;
+            }
+            if min_idle > 0 {
+                let idle = now.saturating_sub(g.pel.get(&id).map_or(now, |p| p.delivery_time));
+                if idle < min_idle {
+                    continue;
+                }
+            }
+            claim_one(g, id, consumer, now, None, !justid, now);
+            remaining -= 1;
+            if justid {
+                claimed.push(Reply::Bulk(id.to_bytes()));
+            } else if let Some(e) = s.range(id, id, Some(1), false).pop() {
+                claimed.push(entry_reply(e));
+            }
+        }
+        if let Some(id) = iter.next() {
+            next_cursor = id;
+        }
+        Some(Reply::Array(vec![
+            Reply::Bulk(next_cursor.to_bytes()),
+            Reply::Array(claimed),
+            Reply::Array(deleted),
+        ]))
+    });
+    match result {
+        Err(e) => e,
+        Ok(Some(r)) => r,
+        Ok(None) => nogroup_short(key, group),
     }
 }
