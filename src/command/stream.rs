@@ -122,10 +122,11 @@ fn parse_add_trim(
         if xadd && cstr(opt) == b"*" {
             a.auto = true;
             break;
-        } else if is_opt(opt, b"maxlen") && more > 0 {
+        } else if (is_opt(opt, b"maxlen") || is_opt(opt, b"minid")) && more > 0 {
             if a.trim.is_some() {
                 return Err(Reply::error(incompatible));
             }
+            // An optional `~` (approximate) or `=` (exact) before the threshold.
             a.approx = false;
             let next = &args[i + 1];
             if more >= 2 && cstr(next) == b"~" {
@@ -134,27 +135,16 @@ fn parse_add_trim(
             } else if more >= 2 && cstr(next) == b"=" {
                 i += 1;
             }
-            let n = parse_i64(&args[i + 1]).ok_or_else(|| Reply::error(error::NOT_INTEGER))?;
-            if n < 0 {
-                return Err(Reply::error("ERR The MAXLEN argument must be >= 0."));
-            }
+            a.trim = Some(if is_opt(opt, b"maxlen") {
+                let n = parse_i64(&args[i + 1]).ok_or_else(|| Reply::error(error::NOT_INTEGER))?;
+                if n < 0 {
+                    return Err(Reply::error("ERR The MAXLEN argument must be >= 0."));
+                }
+                Trim::MaxLen(n as u64)
+            } else {
+                Trim::MinId(parse_id(&args[i + 1], 0, true, false)?.0)
+            });
             i += 1;
-            a.trim = Some(Trim::MaxLen(n as u64));
-        } else if is_opt(opt, b"minid") && more > 0 {
-            if a.trim.is_some() {
-                return Err(Reply::error(incompatible));
-            }
-            a.approx = false;
-            let next = &args[i + 1];
-            if more >= 2 && cstr(next) == b"~" {
-                a.approx = true;
-                i += 1;
-            } else if more >= 2 && cstr(next) == b"=" {
-                i += 1;
-            }
-            let (min, _) = parse_id(&args[i + 1], 0, true, false)?;
-            i += 1;
-            a.trim = Some(Trim::MinId(min));
         } else if is_opt(opt, b"limit") && more > 0 {
             let n = parse_i64(&args[i + 1]).ok_or_else(|| Reply::error(error::NOT_INTEGER))?;
             if n < 0 {
@@ -288,51 +278,99 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `$` means "after the last entry now"; `+` (Redis 7.4) returns the last entry. With BLOCK
 /// and nothing to return, the client blocks; the retry has `$`/`+` replaced by the IDs they
 /// stood for, so entries added meanwhile are not skipped.
-fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut count: usize = 0;
-    let mut block: Option<u64> = None;
-    let mut streams_at = None;
+/// Options shared by XREAD and XREADGROUP, parsed as t_stream.c's xreadCommand does.
+pub(super) struct ReadOpts {
+    pub count: usize,
+    pub block: Option<u64>,
+    pub noack: bool,
+    pub group: Option<(Bytes, Bytes)>,
+    /// Index of the first key after STREAMS.
+    pub streams_at: usize,
+}
+
+pub(super) fn parse_read_opts(args: &[Bytes], xreadgroup: bool) -> Result<ReadOpts, Reply> {
+    let mut o = ReadOpts {
+        count: 0,
+        block: None,
+        noack: false,
+        group: None,
+        streams_at: 0,
+    };
     let mut i = 1;
     while i < args.len() {
         let more = args.len() - i - 1;
         let opt = &args[i];
         if is_opt(opt, b"block") && more > 0 {
-            match parse_i64(&args[i + 1]) {
-                None => return Reply::error("ERR timeout is not an integer or out of range"),
-                Some(ms) if ms < 0 => return Reply::error("ERR timeout is negative"),
-                Some(ms) => block = Some(ms as u64),
-            }
+            o.block = Some(match parse_i64(&args[i + 1]) {
+                None => {
+                    return Err(Reply::error(
+                        "ERR timeout is not an integer or out of range",
+                    ))
+                }
+                Some(ms) if ms < 0 => return Err(Reply::error("ERR timeout is negative")),
+                Some(ms) => ms as u64,
+            });
             i += 2;
         } else if is_opt(opt, b"count") && more > 0 {
-            match parse_i64(&args[i + 1]) {
-                None => return Reply::error(error::NOT_INTEGER),
-                Some(n) => count = n.max(0) as usize,
-            }
+            o.count = parse_i64(&args[i + 1])
+                .ok_or_else(|| Reply::error(error::NOT_INTEGER))?
+                .max(0) as usize;
             i += 2;
         } else if is_opt(opt, b"streams") && more > 0 {
-            streams_at = Some(i + 1);
+            o.streams_at = i + 1;
             break;
         } else if is_opt(opt, b"group") && more >= 2 {
-            return Reply::error(
-                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-            );
+            if !xreadgroup {
+                return Err(Reply::error("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."));
+            }
+            o.group = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 3;
         } else if is_opt(opt, b"noack") {
-            return Reply::error(
-                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-            );
+            if !xreadgroup {
+                return Err(Reply::error("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."));
+            }
+            o.noack = true;
+            i += 1;
         } else {
-            return Reply::error(error::SYNTAX);
+            return Err(Reply::error(error::SYNTAX));
         }
     }
-    let Some(at) = streams_at else {
-        return Reply::error(error::SYNTAX);
-    };
-    let rest = &args[at..];
-    if !rest.len().is_multiple_of(2) {
-        return Reply::error(
-            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
-        );
+    if o.streams_at == 0 {
+        return Err(Reply::error(error::SYNTAX));
     }
+    // Redis 7.0 uses the XREAD wording for XREADGROUP too.
+    if !(args.len() - o.streams_at).is_multiple_of(2) {
+        return Err(Reply::error(
+            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+        ));
+    }
+    Ok(o)
+}
+
+/// The reply of XREAD/XREADGROUP: key → entries, a map in RESP3, pairs in RESP2.
+pub(super) fn streams_reply(resp: u8, found: Vec<(Bytes, Vec<Reply>)>) -> Reply {
+    let pairs = found
+        .into_iter()
+        .map(|(k, e)| (Reply::Bulk(k), Reply::Array(e)));
+    if resp >= 3 {
+        Reply::Map(pairs.collect())
+    } else {
+        Reply::Array(pairs.map(|(k, v)| Reply::Array(vec![k, v])).collect())
+    }
+}
+
+/// XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ...
+///
+/// `$` means "after the last entry now"; `+` (Redis 7.4) returns the last entry. With BLOCK
+/// and nothing to return, the client blocks; the retry has `$`/`+` replaced by the IDs they
+/// stood for, so entries added meanwhile are not skipped.
+fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let opts = match parse_read_opts(args, false) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let (count, block) = (opts.count, opts.block);
+    let rest = &args[opts.streams_at..];
     let (keys, id_args) = rest.split_at(rest.len() / 2);
     // Resolve every ID first (errors before any data), `$` and `+` against the streams now.
     let mut after: Vec<(StreamId, bool)> = Vec::with_capacity(keys.len());
@@ -377,25 +415,11 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     if !found.is_empty() {
-        let pairs: Vec<(Reply, Reply)> = found
+        let found = found
             .into_iter()
-            .map(|(k, e)| {
-                (
-                    Reply::Bulk(k),
-                    Reply::Array(e.into_iter().map(entry_reply).collect()),
-                )
-            })
+            .map(|(k, e)| (k, e.into_iter().map(entry_reply).collect()))
             .collect();
-        return if ctx.session.resp >= 3 {
-            Reply::Map(pairs)
-        } else {
-            Reply::Array(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| Reply::Array(vec![k, v]))
-                    .collect(),
-            )
-        };
+        return streams_reply(ctx.session.resp, found);
     }
     let Some(ms) = block else {
         return Reply::NullArray;

@@ -4,7 +4,10 @@
 //! `store::stream::group`; these handlers parse, look up, and shape replies.
 
 use super::flags::*;
-use super::stream::{cstr, entry_reply, is_opt, now_ms, parse_bound, parse_id, with_stream_mut};
+use super::stream::{
+    cstr, entry_reply, is_opt, now_ms, parse_bound, parse_id, parse_read_opts, streams_reply,
+    with_stream_mut,
+};
 use super::{help_reply, parse_i64, CommandSpec, Ctx};
 use crate::error;
 use crate::reply::Reply;
@@ -75,13 +78,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         .usage("key group [[IDLE min-idle-time:integer] start end count:integer [consumer]]"),
 ];
 
+/// A NOGROUP error quoting client bytes: the pieces are concatenated as they are.
+fn nogroup_error(pieces: &[&[u8]]) -> Reply {
+    error::with_arg("", &pieces.concat(), "")
+}
+
 fn nogroup(group: &[u8], key: &[u8]) -> Reply {
-    let mut text = b"NOGROUP No such consumer group '".to_vec();
-    text.extend_from_slice(group);
-    text.extend_from_slice(b"' for key name '");
-    text.extend_from_slice(key);
-    text.push(b'\'');
-    error::with_arg("", &text, "")
+    nogroup_error(&[
+        b"NOGROUP No such consumer group '",
+        group,
+        b"' for key name '",
+        key,
+        b"'",
+    ])
 }
 
 /// XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER (one handler, Redis's order).
@@ -228,51 +237,13 @@ fn xgroup_help(_: &mut Ctx, _: &[Bytes]) -> Reply {
 
 /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key ... id ...
 fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut count = 0usize;
-    let mut block: Option<u64> = None;
-    let mut noack = false;
-    let mut group_consumer: Option<(Bytes, Bytes)> = None;
-    let mut streams_at = None;
-    let mut i = 1;
-    while i < args.len() {
-        let more = args.len() - i - 1;
-        let opt = &args[i];
-        if is_opt(opt, b"block") && more > 0 {
-            match parse_i64(&args[i + 1]) {
-                None => return Reply::error("ERR timeout is not an integer or out of range"),
-                Some(ms) if ms < 0 => return Reply::error("ERR timeout is negative"),
-                Some(ms) => block = Some(ms as u64),
-            }
-            i += 2;
-        } else if is_opt(opt, b"count") && more > 0 {
-            match parse_i64(&args[i + 1]) {
-                None => return Reply::error(error::NOT_INTEGER),
-                Some(n) => count = n.max(0) as usize,
-            }
-            i += 2;
-        } else if is_opt(opt, b"streams") && more > 0 {
-            streams_at = Some(i + 1);
-            break;
-        } else if is_opt(opt, b"group") && more >= 2 {
-            group_consumer = Some((args[i + 1].clone(), args[i + 2].clone()));
-            i += 3;
-        } else if is_opt(opt, b"noack") {
-            noack = true;
-            i += 1;
-        } else {
-            return Reply::error(error::SYNTAX);
-        }
-    }
-    let Some(at) = streams_at else {
-        return Reply::error(error::SYNTAX);
+    let opts = match parse_read_opts(args, true) {
+        Ok(o) => o,
+        Err(e) => return e,
     };
-    let rest = &args[at..];
-    if !rest.len().is_multiple_of(2) {
-        return Reply::error(
-            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
-        );
-    }
-    let Some((group, consumer)) = group_consumer else {
+    let (count, block, noack) = (opts.count, opts.block, opts.noack);
+    let rest = &args[opts.streams_at..];
+    let Some((group, consumer)) = opts.group else {
         return Reply::error("ERR Missing GROUP option for XREADGROUP");
     };
     let (keys, id_args) = rest.split_at(rest.len() / 2);
@@ -293,12 +264,13 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 )
             }
             Ok(_) => {
-                let mut text = b"NOGROUP No such key '".to_vec();
-                text.extend_from_slice(key);
-                text.extend_from_slice(b"' or consumer group '");
-                text.extend_from_slice(&group);
-                text.extend_from_slice(b"' in XREADGROUP with GROUP option");
-                return error::with_arg("", &text, "");
+                return nogroup_error(&[
+                    b"NOGROUP No such key '",
+                    key,
+                    b"' or consumer group '",
+                    &group,
+                    b"' in XREADGROUP with GROUP option",
+                ]);
             }
         }
         match cstr(arg) {
@@ -331,20 +303,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     if !results.is_empty() {
-        let pairs: Vec<(Reply, Reply)> = results
-            .into_iter()
-            .map(|(k, e)| (Reply::Bulk(k), Reply::Array(e)))
-            .collect();
-        return if ctx.session.resp >= 3 {
-            Reply::Map(pairs)
-        } else {
-            Reply::Array(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| Reply::Array(vec![k, v]))
-                    .collect(),
-            )
-        };
+        return streams_reply(ctx.session.resp, results);
     }
     match block {
         Some(ms) if wanted.iter().all(Option::is_none) => {
@@ -573,24 +532,18 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match result {
         Err(e) => e,
         Ok(Some(r)) => r,
-        Ok(None) => {
-            let mut text = b"NOGROUP No such key '".to_vec();
-            text.extend_from_slice(key);
-            text.extend_from_slice(b"' or consumer group '");
-            text.extend_from_slice(group);
-            text.push(b'\'');
-            error::with_arg("", &text, "")
-        }
+        Ok(None) => nogroup_short(key, group),
     }
 }
 
 fn nogroup_short(key: &[u8], group: &[u8]) -> Reply {
-    let mut text = b"NOGROUP No such key '".to_vec();
-    text.extend_from_slice(key);
-    text.extend_from_slice(b"' or consumer group '");
-    text.extend_from_slice(group);
-    text.push(b'\'');
-    error::with_arg("", &text, "")
+    nogroup_error(&[
+        b"NOGROUP No such key '",
+        key,
+        b"' or consumer group '",
+        group,
+        b"'",
+    ])
 }
 
 /// Move pending entry `id` to `consumer` (creating the consumer), as XCLAIM/XAUTOCLAIM do.
