@@ -525,3 +525,49 @@ async fn crashed_consumers_entries_are_autoclaimed_and_dead_lettered_after_n_del
         .items();
     assert!(again[1].items().is_empty());
 }
+
+fn field(map: &Resp, name: &str) -> Resp {
+    let items = map.items();
+    let at = items
+        .iter()
+        .position(|r| *r == Resp::bulk(name))
+        .unwrap_or_else(|| panic!("no field {name} in {map:?}"));
+    items[at + 1].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xinfo_reports_consumers_idle_and_inactive_and_the_full_stream() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    c.cmd(&["XADD", "s", "1-0", "a", "1"]).await;
+    c.cmd(&["XGROUP", "CREATE", "s", "g", "0"]).await;
+    c.cmd(&["XGROUP", "CREATECONSUMER", "s", "g", "idle-one"])
+        .await;
+    c.cmd(&["XREADGROUP", "GROUP", "g", "worker", "STREAMS", "s", ">"])
+        .await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let consumers = c.cmd(&["XINFO", "CONSUMERS", "s", "g"]).await.items();
+    assert_eq!(consumers.len(), 2);
+    let idle_one = &consumers[0];
+    assert_eq!(field(idle_one, "name"), Resp::bulk("idle-one"));
+    assert_eq!(
+        field(idle_one, "inactive"),
+        Resp::Int(-1),
+        "never given entries"
+    );
+    let worker = &consumers[1];
+    assert_eq!(field(worker, "pending"), Resp::Int(1));
+    let Resp::Int(inactive) = field(worker, "inactive") else {
+        panic!()
+    };
+    assert!(inactive >= 50, "{inactive}");
+    let full = c.cmd(&["XINFO", "STREAM", "s", "FULL"]).await;
+    assert_eq!(field(&full, "length"), Resp::Int(1));
+    let group = field(&full, "groups").items()[0].clone();
+    assert_eq!(field(&group, "pel-count"), Resp::Int(1));
+    assert_eq!(field(&group, "entries-read"), Resp::Int(1));
+    assert_eq!(field(&group, "lag"), Resp::Int(0));
+    let worker_full = field(&group, "consumers").items()[1].clone();
+    assert_eq!(field(&worker_full, "name"), Resp::bulk("worker"));
+    assert!(matches!(field(&worker_full, "active-time"), Resp::Int(t) if t > 0));
+}

@@ -17,6 +17,7 @@ pub mod pubsub;
 pub mod server;
 pub mod stream;
 pub mod stream_group;
+pub mod stream_info;
 pub mod strings;
 
 use crate::connection::Session;
@@ -210,6 +211,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     stream::COMMANDS,
     stream_group::COMMANDS,
+    stream_info::COMMANDS,
 ];
 
 pub fn table() -> &'static CommandTable {

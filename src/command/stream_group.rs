@@ -332,16 +332,14 @@ fn read_group(
         None => {
             let start = after.next()?;
             let entries = s.range(start, StreamId::MAX, limit, false);
+            // Redis's entries_read bookkeeping, entry by entry, each step from the last.
+            let mut counter = s.groups.get(group)?.entries_read;
             let mut read = Vec::with_capacity(entries.len());
             for e in &entries {
-                // Redis's entries_read bookkeeping, entry by entry.
-                let counter = {
-                    let g = s.groups.get(group)?;
-                    match g.entries_read {
-                        Some(n) if !s.has_tombstones_from(e.id) => Some(n + 1),
-                        _ if s.entries_added > 0 => s.entries_read_at(e.id),
-                        other => other,
-                    }
+                counter = match counter {
+                    Some(n) if !s.has_tombstones_from(e.id) => Some(n + 1),
+                    _ if s.entries_added > 0 => s.entries_read_at(e.id),
+                    other => other,
                 };
                 read.push((e.id, counter));
             }

@@ -58,6 +58,11 @@ impl Stream {
         self.len == 0
     }
 
+    /// Number of chunks (Redis's nodes: XINFO STREAM radix-tree-keys).
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Approximate heap bytes (for MEMORY-style accounting).
     pub fn heap_bytes(&self) -> usize {
         self.chunks.values().map(|c| c.heap_bytes() + 64).sum()
