@@ -369,6 +369,201 @@ async fn publish_rate(addr: SocketAddr, clients: usize, pipeline: usize, secs: f
     n as f64 / epoch.elapsed().as_secs_f64()
 }
 
+/// Run `make(i)`-generated commands from `clients` connections at `pipeline` for `secs`;
+/// returns commands per second.
+async fn command_rate(
+    addr: SocketAddr,
+    clients: usize,
+    pipeline: usize,
+    secs: f64,
+    make: fn(u64) -> Vec<u8>,
+) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..clients as u64 {
+        let (stop, done) = (stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(addr).await;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut i = c << 32;
+            while !stop.load(Ordering::Relaxed) {
+                let mut wire = Vec::new();
+                for _ in 0..pipeline {
+                    wire.extend(make(i));
+                    i += 1;
+                }
+                // Every reply here (bulk ID, integer) ends with one line per command... except
+                // bulk strings, which have two: count replies, not lines.
+                s.write_all(&wire).await.expect("write");
+                let mut pending = Vec::new();
+                let mut replies = 0;
+                while replies < pipeline {
+                    let n = s.read(&mut buf).await.expect("read");
+                    assert!(n > 0, "server closed the connection");
+                    pending.extend_from_slice(&buf[..n]);
+                    let (complete, used) = count_replies(&pending);
+                    replies += complete;
+                    pending.drain(..used);
+                }
+                done.fetch_add(pipeline as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Count complete top-level RESP replies at the start of `b`: (replies, bytes used).
+fn count_replies(b: &[u8]) -> (usize, usize) {
+    fn one(b: &[u8]) -> Option<usize> {
+        let nl = memchr::memchr(b'\n', b)?;
+        let head = std::str::from_utf8(&b[1..nl.saturating_sub(1)]).ok()?;
+        match b[0] {
+            b'$' => {
+                let n: i64 = head.parse().ok()?;
+                if n < 0 {
+                    return Some(nl + 1);
+                }
+                let end = nl + 1 + n as usize + 2;
+                (b.len() >= end).then_some(end)
+            }
+            b'*' => {
+                let n: i64 = head.parse().ok()?;
+                let mut pos = nl + 1;
+                for _ in 0..n.max(0) {
+                    pos += one(&b[pos..])?;
+                }
+                Some(pos)
+            }
+            _ => Some(nl + 1),
+        }
+    }
+    let (mut count, mut pos) = (0, 0);
+    while pos < b.len() {
+        match one(&b[pos..]) {
+            Some(used) => {
+                pos += used;
+                count += 1;
+            }
+            None => break,
+        }
+    }
+    (count, pos)
+}
+
+fn xadd_small(i: u64) -> Vec<u8> {
+    let v = format!("{i:010}");
+    cmd(&[
+        b"XADD",
+        b"bench:stream",
+        b"*",
+        b"field-one",
+        v.as_bytes(),
+        b"field-two",
+        b"0123456789",
+        b"field-3",
+        b"abcdefghij",
+    ])
+}
+
+/// Fill `key` with `n` entries of 3 fields of ~10 bytes (explicit IDs), pipelined.
+async fn fill_stream(addr: SocketAddr, key: &str, n: u64) {
+    let mut s = connect(addr).await;
+    let mut buf = vec![0u8; 1 << 20];
+    let batch = 1000;
+    let mut i = 1;
+    while i <= n {
+        let mut wire = Vec::new();
+        let end = (i + batch).min(n + 1);
+        for j in i..end {
+            let id = format!("{j}-0");
+            let v = format!("{j:010}");
+            wire.extend(cmd(&[
+                b"XADD",
+                key.as_bytes(),
+                id.as_bytes(),
+                b"field-one",
+                v.as_bytes(),
+                b"field-two",
+                b"0123456789",
+                b"field-3",
+                b"abcdefghij",
+            ]));
+        }
+        roundtrip(&mut s, &wire, ((end - i) * 2) as usize, &mut buf).await;
+        i = end;
+    }
+}
+
+async fn info_field(addr: SocketAddr, field: &str) -> u64 {
+    let mut s = connect(addr).await;
+    s.write_all(&cmd(&[b"INFO", b"memory"])).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut text = String::new();
+    while !text.contains("mem_allocator") && !text.contains("maxmemory_policy") {
+        let n = s.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Memory per stream entry (3 fields of ~10 bytes) over 1,000,000 entries: (used_memory, RSS).
+async fn memory_per_entry(t: &Target, n: u64) -> (f64, f64) {
+    let (used0, rss0) = (info_field(t.addr, "used_memory").await, rss(t.child.id()));
+    fill_stream(t.addr, "bench:mem", n).await;
+    let (used1, rss1) = (info_field(t.addr, "used_memory").await, rss(t.child.id()));
+    let mut s = connect(t.addr).await;
+    roundtrip(
+        &mut s,
+        &cmd(&[b"DEL", b"bench:mem"]),
+        1,
+        &mut vec![0u8; 1024],
+    )
+    .await;
+    (
+        used1.saturating_sub(used0) as f64 / n as f64,
+        rss1.saturating_sub(rss0) as f64 / n as f64,
+    )
+}
+
+/// XRANGE of 100 entries from the middle of a 1,000,000-entry stream (filled once per server).
+async fn xrange_rate(t: &Target, secs: f64) -> f64 {
+    fill_stream(t.addr, "bench:big", 1_000_000).await;
+    let rate = command_rate(t.addr, 50, 1, secs, |i| {
+        let start = format!("{}-0", 400_000 + (i % 200_000));
+        cmd(&[
+            b"XRANGE",
+            b"bench:big",
+            start.as_bytes(),
+            b"+",
+            b"COUNT",
+            b"100",
+        ])
+    })
+    .await;
+    let mut s = connect(t.addr).await;
+    roundtrip(
+        &mut s,
+        &cmd(&[b"DEL", b"bench:big"]),
+        1,
+        &mut vec![0u8; 1024],
+    )
+    .await;
+    rate
+}
+
 /// Server RSS growth per idle subscribed connection.
 async fn memory_per_subscriber(t: &Target, n: usize) -> f64 {
     let before = rss(t.child.id());
@@ -570,6 +765,55 @@ fn main() {
                 drop(holder);
                 rate
             })]
+        }),
+    ));
+    for pipeline in [1usize, 16] {
+        workloads.push((
+            vec![(
+                format!("XADD, 50 clients, pipeline {pipeline}"),
+                "entries/s",
+                true,
+            )],
+            Box::new(move |t: &Target| {
+                let rate = rt.block_on(command_rate(t.addr, 50, pipeline, secs, xadd_small));
+                rt.block_on(async {
+                    let mut s = connect(t.addr).await;
+                    roundtrip(
+                        &mut s,
+                        &cmd(&[b"DEL", b"bench:stream"]),
+                        1,
+                        &mut vec![0u8; 1024],
+                    )
+                    .await;
+                });
+                vec![rate]
+            }),
+        ));
+    }
+    workloads.push((
+        vec![(
+            "XRANGE COUNT 100 from the middle of a 1M-entry stream, 50 clients".into(),
+            "calls/s",
+            true,
+        )],
+        Box::new(|t: &Target| vec![rt.block_on(xrange_rate(t, secs))]),
+    ));
+    workloads.push((
+        vec![
+            (
+                "memory per stream entry, 3 fields of ~10 bytes, 1M entries (used_memory)".into(),
+                "bytes",
+                false,
+            ),
+            (
+                "memory per stream entry, 3 fields of ~10 bytes, 1M entries (RSS)".into(),
+                "bytes",
+                false,
+            ),
+        ],
+        Box::new(|t: &Target| {
+            let (used, rss) = rt.block_on(memory_per_entry(t, 1_000_000));
+            vec![used, rss]
         }),
     ));
     workloads.push((

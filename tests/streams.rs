@@ -571,3 +571,45 @@ async fn xinfo_reports_consumers_idle_and_inactive_and_the_full_stream() {
     assert_eq!(field(&worker_full, "name"), Resp::bulk("worker"));
     assert!(matches!(field(&worker_full, "active-time"), Resp::Int(t) if t > 0));
 }
+
+/// Regression: chunks kept the field names as slices of the request buffer, so every chunk
+/// pinned a whole read buffer (~200 bytes per entry instead of ~45).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_entries_do_not_pin_request_buffers() {
+    let server = common::spawn_binary(&[]).await;
+    let mut c = RawConn::connect(server.addr).await;
+    let used = |info: String| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let before = used(c.cmd(&["INFO", "memory"]).await.text());
+    let n = 200_000u64;
+    for batch in 0..n / 1000 {
+        let mut wire = Vec::new();
+        for j in 0..1000 {
+            let i = batch * 1000 + j + 1;
+            let id = format!("{i}-0");
+            let v = format!("{i:010}");
+            wire.extend(common::encode_command(&[
+                b"XADD",
+                b"big",
+                id.as_bytes(),
+                b"field-one",
+                v.as_bytes(),
+                b"field-two",
+                b"0123456789",
+                b"field-3",
+                b"abcdefghij",
+            ]));
+        }
+        c.send_raw(&wire).await;
+        for _ in 0..1000 {
+            c.read().await;
+        }
+    }
+    let after = used(c.cmd(&["INFO", "memory"]).await.text());
+    let per_entry = (after.saturating_sub(before)) / n;
+    assert!(per_entry < 80, "{per_entry} bytes per entry");
+}

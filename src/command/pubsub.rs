@@ -89,7 +89,7 @@ fn classic_count(ctx: &Ctx) -> usize {
 
 fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut out = Vec::with_capacity(args.len() - 1);
-    for ch in &args[1..] {
+    for ch in args[1..].iter().map(|c| crate::store::owned(c)) {
         if ctx.session.channels.insert(ch.clone()) {
             ctx.shared
                 .pubsub
@@ -103,7 +103,7 @@ fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut out = Vec::with_capacity(args.len() - 1);
-    for ch in &args[1..] {
+    for ch in args[1..].iter().map(|c| crate::store::owned(c)) {
         if ctx.session.shard_channels.insert(ch.clone()) {
             ctx.shared
                 .pubsub
@@ -121,7 +121,7 @@ fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut out = Vec::with_capacity(args.len() - 1);
-    for p in &args[1..] {
+    for p in args[1..].iter().map(|c| crate::store::owned(c)) {
         if ctx.session.patterns.insert(p.clone()) {
             ctx.shared.pubsub.psubscribe(&ctx.session.handle, p.clone());
             ctx.session.publish_subscription_counts();

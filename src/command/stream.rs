@@ -231,7 +231,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Some(_) => return Reply::error(error::WRONGTYPE),
             None if opts.nomkstream => return Reply::Null,
             None => {
-                shard.insert(key.clone(), Value::Stream(Box::default()));
+                shard.insert(crate::store::owned(&key), Value::Stream(Box::default()));
                 match shard.get_mut(&key) {
                     Some(Value::Stream(s)) => s,
                     _ => return Reply::error(error::WRONGTYPE),

@@ -170,10 +170,10 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     return Reply::error("BUSYGROUP Consumer Group name already exists");
                 }
                 if current.is_none() {
-                    shard.insert(key.clone(), Value::Stream(Box::default()));
+                    shard.insert(crate::store::owned(key), Value::Stream(Box::default()));
                 }
                 let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
-                s.groups.insert(group.clone(), ConsumerGroup::new(id, read));
+                s.groups.insert(crate::store::owned(group), ConsumerGroup::new(id, read));
                 Reply::ok()
             }
             b"setid" => {

@@ -66,7 +66,10 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if (nx && exists) || (xx && !exists) {
                 return if get { old_reply } else { Reply::Null };
             }
-            shard.insert(key.clone(), Value::String(value));
+            shard.insert(
+                crate::store::owned(&key),
+                Value::String(crate::store::owned(&value)),
+            );
             if get {
                 old_reply
             } else {

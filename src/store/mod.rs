@@ -23,6 +23,13 @@ const SHARD_BITS: u32 = 4;
 const _: () = assert!(SHARDS <= 1 << SHARD_BITS, "shard index must fit the cursor");
 const HASH_BITS: u32 = 60;
 
+/// A copy of client bytes for long-term storage. Arguments are slices of a connection's read
+/// buffer; keeping one alive would keep the whole buffer alive, so whatever outlives the
+/// request (keys, values, channel names, field names) is copied into its own allocation.
+pub fn owned(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
 #[derive(Debug, Clone)]
 pub enum Value {
     String(Bytes),

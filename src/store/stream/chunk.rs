@@ -129,7 +129,8 @@ struct Raw {
 
 impl Chunk {
     pub fn new(id: StreamId, fields: &[(Bytes, Bytes)]) -> Chunk {
-        let master_fields: Vec<Bytes> = fields.iter().map(|(f, _)| f.clone()).collect();
+        let master_fields: Vec<Bytes> =
+            fields.iter().map(|(f, _)| crate::store::owned(f)).collect();
         let lp_fixed = lp::int(master_fields.len() as i64)
             + master_fields.iter().map(|f| lp::bytes(f)).sum::<usize>()
             + lp::int(0);
@@ -281,6 +282,11 @@ impl Chunk {
             offset = self.skip(&raw);
             Some(raw)
         })
+    }
+
+    /// Release spare buffer capacity (the chunk is complete).
+    pub fn shrink(&mut self) {
+        self.data.shrink_to_fit();
     }
 
     /// The last entry's ID, deleted or not (what Redis reads as a node's edge ID).

@@ -45,7 +45,7 @@ impl ConsumerGroup {
     /// Look up a consumer, creating it; returns whether it was created.
     pub fn consumer(&mut self, name: &Bytes, now: u64) -> (&mut Consumer, bool) {
         let created = !self.consumers.contains_key(name);
-        let c = self.consumers.entry(name.clone()).or_default();
+        let c = self.consumers.entry(crate::store::owned(name)).or_default();
         c.seen_time = now;
         (c, created)
     }
@@ -61,7 +61,7 @@ impl ConsumerGroup {
         self.pel.insert(
             id,
             PendingEntry {
-                consumer: consumer.clone(),
+                consumer: crate::store::owned(consumer),
                 delivery_time: now,
                 delivery_count: 1,
             },

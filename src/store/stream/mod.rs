@@ -86,7 +86,11 @@ impl Stream {
             Some(mut last) if !last.get().is_full_for(raw_len, limits) => {
                 last.get_mut().push(id, fields)
             }
-            _ => {
+            last => {
+                // The finished chunk will not grow again: give back its spare capacity.
+                if let Some(mut full) = last {
+                    full.get_mut().shrink();
+                }
                 self.chunks.insert(id, Chunk::new(id, fields));
             }
         }
