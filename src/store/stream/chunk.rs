@@ -300,16 +300,28 @@ impl Chunk {
     }
 
     /// Live entries with IDs in `[start, end]`, in order (or reversed).
-    pub fn entries_in(&self, start: StreamId, end: StreamId, rev: bool) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self
+    /// At most `limit` of them: only those are decoded (the first ones, or the last ones
+    /// when `rev`).
+    pub fn entries_in(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        rev: bool,
+        limit: usize,
+    ) -> Vec<Entry> {
+        let live = self
             .raws()
-            .filter(|r| r.flags & DELETED == 0 && r.id >= start && r.id <= end)
-            .map(|r| self.decode(&r))
-            .collect();
+            .filter(|r| r.flags & DELETED == 0 && r.id >= start && r.id <= end);
         if rev {
-            out.reverse();
+            let raws: Vec<Raw> = live.collect();
+            raws.iter()
+                .rev()
+                .take(limit)
+                .map(|r| self.decode(r))
+                .collect()
+        } else {
+            live.take(limit).map(|r| self.decode(&r)).collect()
         }
-        out
     }
 
     /// Mark `id` deleted; true if it was live here.
@@ -367,7 +379,7 @@ mod tests {
         let mut c = Chunk::new(StreamId::new(10, 0), &fv(&[("a", "1"), ("b", "2")]));
         c.push(StreamId::new(10, 1), &fv(&[("a", "3"), ("b", "4")]));
         c.push(StreamId::new(12, 0), &fv(&[("x", "y")]));
-        let all = c.entries_in(StreamId::MIN, StreamId::MAX, false);
+        let all = c.entries_in(StreamId::MIN, StreamId::MAX, false, usize::MAX);
         assert_eq!(all.len(), 3);
         assert_eq!(all[1].fields, fv(&[("a", "3"), ("b", "4")]));
         assert_eq!(all[2].id, StreamId::new(12, 0));

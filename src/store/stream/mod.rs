@@ -120,7 +120,7 @@ impl Stream {
             .map_or(start, |(k, _)| *k);
         let chunks = self.chunks.range(from..=end);
         let mut push_from = |c: &Chunk| {
-            for e in c.entries_in(start, end, rev) {
+            for e in c.entries_in(start, end, rev, limit - out.len()) {
                 if out.len() >= limit {
                     return false;
                 }
