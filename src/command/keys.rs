@@ -56,6 +56,28 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Determines the type of value stored at a key.",
     )
     .usage("key"),
+    CommandSpec::new("rename", 3, WRITE, &["keyspace", "write", "slow"], rename)
+        .keys(1, 2, 1)
+        .doc(
+            "generic",
+            "1.0.0",
+            "Renames a key and overwrites the destination.",
+        )
+        .usage("key newkey:key"),
+    CommandSpec::new(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        &["keyspace", "write", "fast"],
+        renamenx,
+    )
+    .keys(1, 2, 1)
+    .doc(
+        "generic",
+        "1.0.0",
+        "Renames a key only when the target key name doesn't exist.",
+    )
+    .usage("key newkey:key"),
     CommandSpec::new(
         "keys",
         2,
@@ -103,6 +125,38 @@ fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .filter(|k| ks.exists(ctx.session.db, k))
         .count();
     Reply::Integer(n as i64)
+}
+
+fn rename(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx
+        .shared
+        .keyspace
+        .rename(ctx.session.db, &args[1], &args[2], false)
+    {
+        Some(_) => {
+            // Readers blocked on either name re-check it.
+            ctx.shared.blocking.signal(ctx.session.db, &args[2]);
+            ctx.shared.blocking.signal(ctx.session.db, &args[1]);
+            Reply::ok()
+        }
+        None => Reply::error(error::NO_SUCH_KEY),
+    }
+}
+
+fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx
+        .shared
+        .keyspace
+        .rename(ctx.session.db, &args[1], &args[2], true)
+    {
+        Some(true) => {
+            ctx.shared.blocking.signal(ctx.session.db, &args[2]);
+            ctx.shared.blocking.signal(ctx.session.db, &args[1]);
+            Reply::Integer(1)
+        }
+        Some(false) => Reply::Integer(0),
+        None => Reply::error(error::NO_SUCH_KEY),
+    }
 }
 
 fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -117,6 +117,37 @@ impl Keyspace {
         self.with_shard(db, key, |s| s.remove(key).is_some())
     }
 
+    /// RENAME / RENAMENX: move `from` to `to` (replacing it unless `nx`). `Some(false)` when
+    /// `nx` and `to` exists; `None` when `from` does not exist. Both shards are locked, lower
+    /// index first, so concurrent renames cannot deadlock.
+    pub fn rename(&self, db: usize, from: &[u8], to: &[u8], nx: bool) -> Option<bool> {
+        let (a, b) = (self.shard_of(from), self.shard_of(to));
+        let mut first = self.lock(db, a.min(b));
+        let mut second = (a != b).then(|| self.lock(db, a.max(b)));
+        let (src, dst): (&mut Shard, &mut Shard) = match second.as_mut() {
+            None => {
+                let value = first.remove(from)?;
+                if from == to || (nx && first.contains_key(to)) {
+                    first.insert(owned(from), value);
+                    return Some(from == to && !nx);
+                }
+                first.insert(owned(to), value);
+                return Some(true);
+            }
+            Some(other) if a < b => (&mut first, other),
+            Some(other) => (other, &mut first),
+        };
+        if !src.contains_key(from) {
+            return None;
+        }
+        if nx && dst.contains_key(to) {
+            return Some(false);
+        }
+        let value = src.remove(from)?;
+        dst.insert(owned(to), value);
+        Some(true)
+    }
+
     pub fn len(&self, db: usize) -> usize {
         (0..SHARDS).map(|s| self.lock(db, s).len()).sum()
     }
