@@ -169,17 +169,22 @@ fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool) 
     send_at(shared, session, &reply, now);
 }
 
+/// Point `iov` at the first `MAX_IOV` queued chunks; returns how many.
+fn fill_iov<'a>(inflight: &'a VecDeque<Bytes>, iov: &mut [IoSlice<'a>; MAX_IOV]) -> usize {
+    inflight
+        .iter()
+        .zip(iov.iter_mut())
+        .map(|(b, s)| *s = IoSlice::new(b))
+        .count()
+}
+
 /// One non-blocking vectored write attempt; `None` if the socket is not writable now.
 fn write_now<W: AsyncWrite + Unpin>(
     wr: &mut W,
     inflight: &VecDeque<Bytes>,
 ) -> Option<std::io::Result<usize>> {
     let mut iov = [IoSlice::new(&[]); MAX_IOV];
-    let n_iov = inflight
-        .iter()
-        .zip(iov.iter_mut())
-        .map(|(b, s)| *s = IoSlice::new(b))
-        .count();
+    let n_iov = fill_iov(inflight, &mut iov);
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     match std::pin::Pin::new(wr).poll_write_vectored(&mut cx, &iov[..n_iov]) {
@@ -277,11 +282,7 @@ where
 
         let event = {
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let n_iov = inflight
-                .iter()
-                .zip(iov.iter_mut())
-                .map(|(b, s)| *s = IoSlice::new(b))
-                .count();
+            let n_iov = fill_iov(&inflight, &mut iov);
             tokio::select! {
                 biased;
                 _ = &mut wake => Event::Wake,
