@@ -83,8 +83,34 @@ pub(super) fn is_opt(arg: &[u8], name: &[u8]) -> bool {
     cstr(arg).eq_ignore_ascii_case(name)
 }
 
-/// A range bound, with the `(` exclusive prefix.
-pub(super) fn parse_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
+/// A range start: `-`, an ID (missing sequence 0), or `(id` exclusive (the next ID).
+pub(super) fn parse_start(arg: &[u8]) -> Result<StreamId, Reply> {
+    let (id, exclusive) = parse_bound(arg, 0)?;
+    if !exclusive {
+        return Ok(id);
+    }
+    id.next()
+        .ok_or_else(|| Reply::error("ERR invalid start ID for the interval"))
+}
+
+/// A range end: `+`, an ID (missing sequence MAX), or `(id` exclusive (the previous ID).
+pub(super) fn parse_end(arg: &[u8]) -> Result<StreamId, Reply> {
+    let (id, exclusive) = parse_bound(arg, u64::MAX)?;
+    if !exclusive {
+        return Ok(id);
+    }
+    id.prev()
+        .ok_or_else(|| Reply::error("ERR invalid end ID for the interval"))
+}
+
+/// Several strict IDs (XDEL, XACK): all parsed before anything is changed.
+pub(super) fn parse_ids(args: &[Bytes]) -> Result<Vec<StreamId>, Reply> {
+    args.iter()
+        .map(|a| parse_id(a, 0, true, false).map(|(id, _)| id))
+        .collect()
+}
+
+fn parse_bound(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
     if arg.len() > 1 && arg[0] == b'(' {
         let (id, _) = parse_id(&arg[1..], missing_seq, true, false)?;
         return Ok((id, true));
@@ -486,26 +512,14 @@ fn range_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) -> Reply {
     } else {
         (&args[2], &args[3])
     };
-    let (mut start, start_ex) = match parse_bound(start_arg, 0) {
+    let start = match parse_start(start_arg) {
         Ok(v) => v,
         Err(e) => return e,
     };
-    if start_ex {
-        match start.next() {
-            Some(s) => start = s,
-            None => return Reply::error("ERR invalid start ID for the interval"),
-        }
-    }
-    let (mut end, end_ex) = match parse_bound(end_arg, u64::MAX) {
+    let end = match parse_end(end_arg) {
         Ok(v) => v,
         Err(e) => return e,
     };
-    if end_ex {
-        match end.prev() {
-            Some(e) => end = e,
-            None => return Reply::error("ERR invalid end ID for the interval"),
-        }
-    }
     let mut count: i64 = -1;
     let mut j = 4;
     while j < args.len() {
@@ -553,13 +567,10 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(false) => return Reply::Integer(0),
         Ok(true) => {}
     }
-    let mut ids = Vec::with_capacity(args.len() - 2);
-    for a in &args[2..] {
-        match parse_id(a, 0, true, false) {
-            Ok((id, _)) => ids.push(id),
-            Err(e) => return e,
-        }
-    }
+    let ids = match parse_ids(&args[2..]) {
+        Ok(ids) => ids,
+        Err(e) => return e,
+    };
     match with_stream_mut(ctx, &args[1], 0, |s| {
         ids.iter().filter(|id| s.delete(**id)).count()
     }) {

@@ -5,8 +5,8 @@
 
 use super::flags::*;
 use super::stream::{
-    cstr, entry_reply, is_opt, now_ms, parse_bound, parse_id, parse_read_opts, streams_reply,
-    with_stream_mut,
+    cstr, entry_reply, is_opt, now_ms, parse_end, parse_id, parse_ids, parse_read_opts,
+    parse_start, streams_reply, with_stream_mut,
 };
 use super::{help_reply, parse_i64, CommandSpec, Ctx};
 use crate::error;
@@ -399,13 +399,10 @@ fn xack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(false) => return Reply::Integer(0),
         Ok(true) => {}
     }
-    let mut ids = Vec::with_capacity(args.len() - 3);
-    for a in &args[3..] {
-        match parse_id(a, 0, true, false) {
-            Ok((id, _)) => ids.push(id),
-            Err(e) => return e,
-        }
-    }
+    let ids = match parse_ids(&args[3..]) {
+        Ok(ids) => ids,
+        Err(e) => return e,
+    };
     let acked = with_stream_mut(ctx, key, 0, |s| match s.groups.get_mut(group) {
         Some(g) => ids.iter().filter(|id| g.ack(**id)).count(),
         None => 0,
@@ -441,26 +438,14 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Some(n) => n.max(0) as usize,
             None => return Reply::error(error::NOT_INTEGER),
         };
-        let (mut start, sx) = match parse_bound(&args[at], 0) {
+        let start = match parse_start(&args[at]) {
             Ok(v) => v,
             Err(e) => return e,
         };
-        if sx {
-            match start.next() {
-                Some(s) => start = s,
-                None => return Reply::error("ERR invalid start ID for the interval"),
-            }
-        }
-        let (mut end, ex) = match parse_bound(&args[at + 1], u64::MAX) {
+        let end = match parse_end(&args[at + 1]) {
             Ok(v) => v,
             Err(e) => return e,
         };
-        if ex {
-            match end.prev() {
-                Some(e) => end = e,
-                None => return Reply::error("ERR invalid end ID for the interval"),
-            }
-        }
         consumer = args.get(at + 3).cloned();
         range = Some((start, end, count));
     }
@@ -703,16 +688,10 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
     };
     let min_idle = min_idle.max(0) as u64;
-    let (mut start, ex) = match parse_bound(&args[5], 0) {
+    let start = match parse_start(&args[5]) {
         Ok(v) => v,
         Err(e) => return e,
     };
-    if ex {
-        match start.next() {
-            Some(s) => start = s,
-            None => return Reply::error("ERR invalid start ID for the interval"),
-        }
-    }
     let mut count: i64 = 100;
     let mut justid = false;
     let mut j = 6;
