@@ -229,7 +229,7 @@ impl RawConn {
                 return Some(r);
             }
             let left = deadline.checked_duration_since(Instant::now())?;
-            let mut chunk = [0u8; 65536];
+            let mut chunk = vec![0u8; 65536]; // on the heap: a 64 KiB array inside every awaited read overflowed test stacks
             match tokio::time::timeout(left, self.stream.read(&mut chunk)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
                 Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
@@ -255,7 +255,7 @@ impl RawConn {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return false;
             };
-            let mut chunk = [0u8; 65536];
+            let mut chunk = vec![0u8; 65536]; // on the heap: a 64 KiB array inside every awaited read overflowed test stacks
             match tokio::time::timeout(left, self.stream.read(&mut chunk)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return true,
                 Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
