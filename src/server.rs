@@ -97,7 +97,7 @@ pub struct Shared {
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
     pub keyspace: Keyspace,
-    pub blocking: crate::store::blocking::BlockingRegistry,
+    pub blocking: Arc<crate::store::blocking::BlockingRegistry>,
     pub stats: Stats,
     pub run_id: String,
     pub started: Instant,
@@ -110,6 +110,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
         let (shutdown_tx, _) = watch::channel(false);
+        let blocking = Arc::new(crate::store::blocking::BlockingRegistry::default());
         let shared = Shared {
             limits: OutputLimits::new(config.obuf),
             proto_max_bulk_len: AtomicU64::new(0),
@@ -120,8 +121,8 @@ impl Shared {
             stream_node_max_bytes: AtomicU64::new(0),
             clients: ClientRegistry::default(),
             pubsub: PubSub::default(),
-            keyspace: Keyspace::new(config.databases as usize),
-            blocking: Default::default(),
+            keyspace: Keyspace::new(config.databases as usize, blocking.clone()),
+            blocking,
             stats: Stats::default(),
             run_id: make_run_id(),
             started: Instant::now(),
@@ -274,6 +275,7 @@ impl Server {
             .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
             .collect();
         tasks.push(tokio::spawn(sample_rates(shared.clone())));
+        tasks.push(tokio::spawn(active_expire(shared.clone())));
         for a in &addrs {
             tracing::info!("Ready to accept connections tcp on {a}");
         }
@@ -299,6 +301,24 @@ async fn sample_rates(shared: Arc<Shared>) {
             [&s.commands, &s.net_input, &s.net_output].map(|c| c.load(Ordering::Relaxed));
         if let Ok(mut r) = s.rates.lock() {
             r.sample(Instant::now(), counters);
+        }
+    }
+}
+
+/// Active expiry: ten times a second (Redis's default hz), delete keys whose deadline has
+/// passed even if nobody looks them up. A pass takes at most 200 keys from each shard and
+/// runs again at once (after yielding) while some shard had more, so a mass expiry neither
+/// stalls other clients nor lingers.
+async fn active_expire(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        while shared.keyspace.active_expire(200) {
+            tokio::task::yield_now().await;
         }
     }
 }

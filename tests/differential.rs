@@ -12,6 +12,7 @@
 //! - `@noreply COMMAND ...` send; neither server may reply (checked by the next comparison)
 //! - `@raw TEXT`            send TEXT (with \r \n \xHH escapes) raw, then compare one reply
 //! - `@closed`              both servers must have closed the current client
+//! - `@sleep MS`            wait MS milliseconds (expiry scripts let keys lapse on both)
 //!
 //! Without redis-server installed the suite prints that it skipped; CI sets
 //! RELAY_REQUIRE_ORACLE=1 so it cannot be skipped.
@@ -192,6 +193,12 @@ impl Runner {
             "client" => {
                 self.current = rest.to_string();
                 self.pair().await;
+            }
+            "sleep" => {
+                let ms: u64 = rest
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{at}: @sleep takes milliseconds"));
+                tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             "recv" => {
                 let (a, b) = self.read_both().await;

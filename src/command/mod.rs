@@ -11,8 +11,10 @@
 pub mod client;
 pub mod connection;
 pub mod docs;
+pub mod expire;
 pub mod introspection;
 pub mod keys;
+pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod stream;
@@ -32,6 +34,17 @@ use std::sync::{Arc, OnceLock};
 pub struct Ctx<'a> {
     pub shared: &'a Arc<Shared>,
     pub session: &'a mut Session,
+}
+
+impl Ctx<'_> {
+    /// Run `f` with the shard holding `key` (in the client's database) locked. Lookups count
+    /// as accesses (OBJECT IDLETIME) unless the client turned on CLIENT NO-TOUCH.
+    pub fn with_shard<R>(&self, key: &[u8], f: impl FnOnce(&mut crate::store::Shard) -> R) -> R {
+        let touch = !self.session.handle.no_touch.load(Ordering::Relaxed);
+        self.shared
+            .keyspace
+            .with_shard_as(self.session.db, key, touch, f)
+    }
 }
 
 pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
@@ -207,6 +220,8 @@ const FAMILIES: &[&[CommandSpec]] = &[
     server::COMMANDS,
     introspection::COMMANDS,
     keys::COMMANDS,
+    expire::COMMANDS,
+    object::COMMANDS,
     strings::COMMANDS,
     pubsub::COMMANDS,
     stream::COMMANDS,

@@ -286,7 +286,14 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 format!("{:.2}", output / 1024.0),
             );
             s.line("rejected_connections", get(&st.rejected_connections));
-            s.line("expired_keys", "0".into());
+            s.line(
+                "expired_keys",
+                shared
+                    .keyspace
+                    .expired_keys
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            );
             s.line("evicted_keys", "0".into());
             s.line("keyspace_hits", get(&st.keyspace_hits));
             s.line("keyspace_misses", get(&st.keyspace_misses));
@@ -325,7 +332,11 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             for db in 0..shared.keyspace.databases() {
                 let n = shared.keyspace.len(db);
                 if n > 0 {
-                    s.line(&format!("db{db}"), format!("keys={n},expires=0,avg_ttl=0"));
+                    let (expires, avg_ttl) = shared.keyspace.expires(db);
+                    s.line(
+                        &format!("db{db}"),
+                        format!("keys={n},expires={expires},avg_ttl={avg_ttl}"),
+                    );
                 }
             }
         }
@@ -481,6 +492,7 @@ fn set_failed(name: &[u8], why: &str) -> Reply {
 
 fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> Reply {
     ctx.shared.stats.reset();
+    ctx.shared.keyspace.expired_keys.store(0, Ordering::Relaxed);
     ctx.shared.limits.disconnections.store(0, Ordering::Relaxed);
     Reply::ok()
 }

@@ -12,7 +12,6 @@ use crate::store::stream::id::{self, StreamId};
 use crate::store::stream::{Stream, Trim};
 use crate::store::Value;
 use bytes::Bytes;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const WRITE_STREAM: &[&str] = &["write", "stream", "fast"];
 const READ_STREAM: &[&str] = &["read", "stream", "fast"];
@@ -59,9 +58,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::store::now_ms()
 }
 
 /// The argument as Redis's C string functions see it: up to the first NUL byte.
@@ -251,7 +248,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .collect();
     let key = args[1].clone();
     let limits = ctx.shared.node_limits();
-    let reply = ctx.shared.keyspace.with_shard(ctx.session.db, &key, |shard| {
+    let reply = ctx.with_shard(&key, |shard| {
         let stream = match shard.get_mut(&key) {
             Some(Value::Stream(s)) => s,
             Some(_) => return Reply::error(error::WRONGTYPE),
@@ -265,7 +262,9 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         };
         if stream.last_id == StreamId::MAX {
-            return Reply::error("ERR The stream has exhausted the last possible ID, unable to add more items");
+            return Reply::error(
+                "ERR The stream has exhausted the last possible ID, unable to add more items",
+            );
         }
         let new_id = match opts.id {
             None => stream.next_auto_id(now_ms()),
@@ -285,7 +284,9 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         };
         let Some(new_id) = new_id else {
-            return Reply::error("ERR The ID specified in XADD is equal or smaller than the target stream top item");
+            return Reply::error(
+                "ERR The ID specified in XADD is equal or smaller than the target stream top item",
+            );
         };
         stream.append(new_id, &fields, limits);
         if let Some(how) = opts.trim {
@@ -474,13 +475,11 @@ pub(super) fn with_stream<R>(
     missing: R,
     f: impl FnOnce(&Stream) -> R,
 ) -> Result<R, Reply> {
-    ctx.shared
-        .keyspace
-        .with_shard(ctx.session.db, key, |shard| match shard.get(key) {
-            Some(Value::Stream(s)) => Ok(f(s)),
-            Some(_) => Err(Reply::error(error::WRONGTYPE)),
-            None => Ok(missing),
-        })
+    ctx.with_shard(key, |shard| match shard.get(key) {
+        Some(Value::Stream(s)) => Ok(f(s)),
+        Some(_) => Err(Reply::error(error::WRONGTYPE)),
+        None => Ok(missing),
+    })
 }
 
 /// Run `f` on the stream at `key` (write access); `missing` if there is none.
@@ -490,13 +489,11 @@ pub(super) fn with_stream_mut<R>(
     missing: R,
     f: impl FnOnce(&mut Stream) -> R,
 ) -> Result<R, Reply> {
-    ctx.shared
-        .keyspace
-        .with_shard(ctx.session.db, key, |shard| match shard.get_mut(key) {
-            Some(Value::Stream(s)) => Ok(f(s)),
-            Some(_) => Err(Reply::error(error::WRONGTYPE)),
-            None => Ok(missing),
-        })
+    ctx.with_shard(key, |shard| match shard.get_mut(key) {
+        Some(Value::Stream(s)) => Ok(f(s)),
+        Some(_) => Err(Reply::error(error::WRONGTYPE)),
+        None => Ok(missing),
+    })
 }
 
 fn xlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -625,7 +622,7 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return Reply::error(error::SYNTAX);
         }
     }
-    let result = ctx.shared.keyspace.with_shard(ctx.session.db, &args[1], |shard| {
+    let result = ctx.with_shard(&args[1], |shard| {
         let s = match shard.get_mut(&args[1]) {
             Some(Value::Stream(s)) => s,
             Some(_) => return Reply::error(error::WRONGTYPE),

@@ -122,7 +122,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let db = ctx.session.db;
     let now = now_ms();
-    let reply = ctx.shared.keyspace.with_shard(db, key, |shard| {
+    let reply = ctx.with_shard(key, |shard| {
         let exists = match shard.get(key) {
             Some(Value::Stream(_)) => true,
             Some(_) => return Reply::error(error::WRONGTYPE),

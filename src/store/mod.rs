@@ -2,21 +2,25 @@
 //!
 //! Commands on keys in different shards run in parallel; a handler holds a shard lock only for
 //! its in-memory work. Multi-key operations lock one shard at a time in ascending order (the
-//! commands here need no cross-key atomicity beyond that). Streams join `Value` with their
-//! own module; strings exist so the generic key commands have something to act on.
+//! commands here need no cross-key atomicity beyond that). Each lock stamps the shard with the
+//! command's time, so expiry (see `shard`) is judged once per command; keys that expire while
+//! a shard is locked are announced after it is unlocked (blocked readers re-check them).
 //!
 //! SCAN's cursor walks shards in order and, inside a shard, keys in order of a fixed 60-bit
 //! hash: a key present for a whole iteration is returned at least once however the maps grow.
 
 pub mod blocking;
+pub mod shard;
 pub mod stream;
 
 use crate::pubsub::glob;
 use bytes::Bytes;
+pub use shard::Shard;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 const SHARDS: usize = 16;
 const SHARD_BITS: u32 = 4;
@@ -28,6 +32,13 @@ const HASH_BITS: u32 = 60;
 /// request (keys, values, channel names, field names) is copied into its own allocation.
 pub fn owned(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
+}
+
+/// The wall clock in unix milliseconds (deadlines, stream IDs, delivery times).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug, Clone)]
@@ -46,8 +57,6 @@ impl Value {
     }
 }
 
-type Shard = HashMap<Bytes, Value>;
-
 pub struct Db {
     shards: Vec<Mutex<Shard>>,
 }
@@ -55,6 +64,10 @@ pub struct Db {
 pub struct Keyspace {
     dbs: Vec<Db>,
     hasher: RandomState,
+    /// Told of keys deleted by expiry, so clients blocked on them re-check.
+    blocking: Arc<blocking::BlockingRegistry>,
+    /// Keys deleted by expiry, lazily or actively (INFO stats expired_keys).
+    pub expired_keys: AtomicU64,
 }
 
 /// One page of a SCAN.
@@ -69,15 +82,57 @@ fn scan_hash(key: &[u8]) -> u64 {
     h.finish() >> (64 - HASH_BITS)
 }
 
+/// A locked shard. Dropping it unlocks the shard and then announces the keys that expired
+/// while it was held.
+pub struct Locked<'a> {
+    guard: Option<MutexGuard<'a, Shard>>,
+    db: usize,
+    ks: &'a Keyspace,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Shard;
+    fn deref(&self) -> &Shard {
+        self.guard.as_ref().expect("guard is present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        self.guard.as_mut().expect("guard is present until drop")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        if guard.expired.is_empty() {
+            return;
+        }
+        let gone = std::mem::take(&mut guard.expired);
+        drop(guard);
+        self.ks
+            .expired_keys
+            .fetch_add(gone.len() as u64, Ordering::Relaxed);
+        for key in &gone {
+            self.ks.blocking.signal(self.db, key);
+        }
+    }
+}
+
 impl Keyspace {
-    pub fn new(databases: usize) -> Self {
+    pub fn new(databases: usize, blocking: Arc<blocking::BlockingRegistry>) -> Self {
         Keyspace {
             dbs: (0..databases.max(1))
                 .map(|_| Db {
-                    shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                    shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
                 })
                 .collect(),
             hasher: RandomState::new(),
+            blocking,
+            expired_keys: AtomicU64::new(0),
         }
     }
 
@@ -89,16 +144,40 @@ impl Keyspace {
         (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
-    fn lock(&self, db: usize, shard: usize) -> MutexGuard<'_, Shard> {
-        self.dbs[db].shards[shard]
+    fn lock_at(&self, db: usize, shard: usize, now: u64, touch: bool) -> Locked<'_> {
+        let mut guard = self.dbs[db].shards[shard]
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(|p| p.into_inner());
+        guard.now = now;
+        guard.clock = (now / 1000) as u32;
+        guard.touch = touch;
+        Locked {
+            guard: Some(guard),
+            db,
+            ks: self,
+        }
     }
 
-    /// Run `f` with the shard holding `key` locked.
+    fn lock(&self, db: usize, shard: usize) -> Locked<'_> {
+        self.lock_at(db, shard, now_ms(), true)
+    }
+
+    /// Run `f` with the shard holding `key` locked; lookups count as accesses.
     pub fn with_shard<R>(&self, db: usize, key: &[u8], f: impl FnOnce(&mut Shard) -> R) -> R {
+        self.with_shard_as(db, key, true, f)
+    }
+
+    /// `with_shard`, with `touch` false for a client in CLIENT NO-TOUCH mode.
+    pub fn with_shard_as<R>(
+        &self,
+        db: usize,
+        key: &[u8],
+        touch: bool,
+        f: impl FnOnce(&mut Shard) -> R,
+    ) -> R {
         let shard = self.shard_of(key);
-        f(&mut self.lock(db, shard))
+        let mut locked = self.lock_at(db, shard, now_ms(), touch);
+        f(&mut locked)
     }
 
     pub fn get(&self, db: usize, key: &[u8]) -> Option<Value> {
@@ -106,7 +185,7 @@ impl Keyspace {
     }
 
     pub fn type_of(&self, db: usize, key: &[u8]) -> &'static str {
-        self.with_shard(db, key, |s| s.get(key).map_or("none", Value::type_name))
+        self.with_shard(db, key, |s| s.peek(key).map_or("none", Value::type_name))
     }
 
     pub fn exists(&self, db: usize, key: &[u8]) -> bool {
@@ -117,21 +196,24 @@ impl Keyspace {
         self.with_shard(db, key, |s| s.remove(key).is_some())
     }
 
-    /// RENAME / RENAMENX: move `from` to `to` (replacing it unless `nx`). `Some(false)` when
-    /// `nx` and `to` exists; `None` when `from` does not exist. Both shards are locked, lower
-    /// index first, so concurrent renames cannot deadlock.
+    /// RENAME / RENAMENX: move `from` to `to` (replacing it unless `nx`), with its deadline.
+    /// `Some(false)` when `nx` and `to` exists; `None` when `from` does not exist. Both shards
+    /// are locked, lower index first, so concurrent renames cannot deadlock.
     pub fn rename(&self, db: usize, from: &[u8], to: &[u8], nx: bool) -> Option<bool> {
         let (a, b) = (self.shard_of(from), self.shard_of(to));
-        let mut first = self.lock(db, a.min(b));
-        let mut second = (a != b).then(|| self.lock(db, a.max(b)));
+        let now = now_ms();
+        let mut first = self.lock_at(db, a.min(b), now, true);
+        let mut second = (a != b).then(|| self.lock_at(db, a.max(b), now, true));
         let (src, dst): (&mut Shard, &mut Shard) = match second.as_mut() {
             None => {
-                let value = first.remove(from)?;
+                if !first.contains_key(from) {
+                    return None;
+                }
                 if from == to || (nx && first.contains_key(to)) {
-                    first.insert(owned(from), value);
                     return Some(from == to && !nx);
                 }
-                first.insert(owned(to), value);
+                let slot = first.remove_slot(from)?;
+                first.insert_slot(owned(to), slot);
                 return Some(true);
             }
             Some(other) if a < b => (&mut first, other),
@@ -143,8 +225,8 @@ impl Keyspace {
         if nx && dst.contains_key(to) {
             return Some(false);
         }
-        let value = src.remove(from)?;
-        dst.insert(owned(to), value);
+        let slot = src.remove_slot(from)?;
+        dst.insert_slot(owned(to), slot);
         Some(true)
     }
 
@@ -152,10 +234,43 @@ impl Keyspace {
         (0..SHARDS).map(|s| self.lock(db, s).len()).sum()
     }
 
+    /// Keys with a deadline in `db`, and their average remaining time to live in ms.
+    pub fn expires(&self, db: usize) -> (usize, u64) {
+        let now = now_ms() as u128;
+        let (mut n, mut sum) = (0usize, 0u128);
+        for s in 0..SHARDS {
+            let (k, total) = self.lock(db, s).expires();
+            n += k;
+            sum += total;
+        }
+        let avg = if n == 0 {
+            0
+        } else {
+            (sum / n as u128).saturating_sub(now) as u64
+        };
+        (n, avg)
+    }
+
+    /// One pass of active expiry over every shard of every database, deleting at most
+    /// `per_shard` keys from each. True if some shard had more to delete.
+    pub fn active_expire(&self, per_shard: usize) -> bool {
+        let now = now_ms();
+        let mut more = false;
+        for db in 0..self.dbs.len() {
+            for s in 0..SHARDS {
+                let mut shard = self.lock_at(db, s, now, false);
+                if shard.expires().0 > 0 && shard.expire_cycle(per_shard) == per_shard {
+                    more = true;
+                }
+            }
+        }
+        more
+    }
+
     pub fn flush(&self, db: usize) {
         for s in 0..SHARDS {
             // Dropping a large map happens outside the lock.
-            let old = std::mem::take(&mut *self.lock(db, s));
+            let old = self.lock(db, s).take_all();
             drop(old);
         }
     }
@@ -167,7 +282,8 @@ impl Keyspace {
             let shard = self.lock(db, s);
             out.extend(
                 shard
-                    .keys()
+                    .iter_live()
+                    .map(|(k, _)| k)
                     .filter(|k| all || glob::matches(pattern, k))
                     .cloned(),
             );
@@ -193,7 +309,7 @@ impl Keyspace {
         while shard < SHARDS {
             let map = self.lock(db, shard);
             let mut candidates: Vec<(u64, Bytes, &'static str)> = map
-                .iter()
+                .iter_live()
                 .map(|(k, v)| (scan_hash(k), k.clone(), v.type_name()))
                 .filter(|(h, _, _)| *h >= from)
                 .collect();
@@ -242,7 +358,7 @@ mod tests {
 
     #[test]
     fn scan_returns_every_key_once_across_pages() {
-        let ks = Keyspace::new(1);
+        let ks = Keyspace::new(1, Default::default());
         for i in 0..1000 {
             let k = Bytes::from(format!("key:{i}"));
             ks.with_shard(0, &k, |s| s.insert(k.clone(), Value::String(Bytes::new())));
