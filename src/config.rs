@@ -40,6 +40,8 @@ pub struct Config {
     pub obuf: [ObufLimit; 3],
     pub stream_node_max_entries: u64,
     pub stream_node_max_bytes: u64,
+    pub stream_idmp_duration: u64,
+    pub stream_idmp_maxsize: u64,
     pub save: String,
     pub appendonly: bool,
     pub maxmemory: u64,
@@ -251,6 +253,28 @@ pub const OPTIONS: &[OptionSpec] = &[
         },
     },
     OptionSpec {
+        name: "stream-idmp-duration",
+        default: "100",
+        mutable: true,
+        doc: "Seconds an idempotent producer's XADD IDMP/IDMPAUTO ID is remembered, for streams created from now on (XCFGSET changes one stream).",
+        get: |c| c.stream_idmp_duration.to_string(),
+        set: |c, v| {
+            c.stream_idmp_duration = parse_int(v, 1, 86400)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "stream-idmp-maxsize",
+        default: "100",
+        mutable: true,
+        doc: "Idempotent IDs remembered per producer, for streams created from now on (XCFGSET changes one stream).",
+        get: |c| c.stream_idmp_maxsize.to_string(),
+        set: |c, v| {
+            c.stream_idmp_maxsize = parse_int(v, 1, 10000)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
         name: "save",
         default: "",
         mutable: true,
@@ -319,6 +343,8 @@ impl Default for Config {
             obuf: [ObufLimit::default(); 3],
             stream_node_max_entries: 0,
             stream_node_max_bytes: 0,
+            stream_idmp_duration: 0,
+            stream_idmp_maxsize: 0,
             save: String::new(),
             appendonly: false,
             maxmemory: 0,

@@ -9,7 +9,8 @@ use crate::error;
 use crate::reply::Reply;
 use crate::store::stream::chunk::Entry;
 use crate::store::stream::id::{self, StreamId};
-use crate::store::stream::{Stream, Trim};
+use crate::store::stream::idmp::{auto_iid, Idmp};
+use crate::store::stream::{RefPolicy, Stream, Trim};
 use crate::store::Value;
 use bytes::Bytes;
 
@@ -22,7 +23,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist.")
         .complexity("O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.")
-        .usage("key [NOMKSTREAM] [(MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]] (*|id) (field value) ..."),
+        .usage("key [NOMKSTREAM] [KEEPREF|DELREF|ACKED] [IDMPAUTO producer-id|IDMP producer-id idempotent-id] [(MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]] (*|id) (field value) ..."),
     CommandSpec::new("xlen", 2, READONLY | FAST, READ_STREAM, xlen)
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Return the number of messages in a stream.")
@@ -46,7 +47,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Deletes messages from the beginning of a stream.")
         .complexity("O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.")
-        .usage("key (MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]"),
+        .usage("key (MAXLEN|MINID) [=|~] threshold [LIMIT count:integer] [KEEPREF|DELREF|ACKED]"),
     CommandSpec::new("xread", -4, READONLY | BLOCKING, &["read", "stream", "slow", "blocking"], xread)
         .keys(0, 0, 0)
         .doc("stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.")
@@ -125,6 +126,23 @@ struct AddTrimArgs {
     nomkstream: bool,
     id: Option<(StreamId, bool)>,
     auto: bool,
+    /// KEEPREF | DELREF | ACKED (Redis 8.2); `None` = KEEPREF.
+    policy: Option<RefPolicy>,
+    /// IDMP producer and idempotent ID, or IDMPAUTO producer (Redis 8.6).
+    idmp: Option<(Bytes, Option<Bytes>)>,
+}
+
+/// KEEPREF | DELREF | ACKED, if `arg` is one of them.
+pub(super) fn parse_policy(arg: &[u8]) -> Option<RefPolicy> {
+    if is_opt(arg, b"keepref") {
+        Some(RefPolicy::KeepRef)
+    } else if is_opt(arg, b"delref") {
+        Some(RefPolicy::DelRef)
+    } else if is_opt(arg, b"acked") {
+        Some(RefPolicy::Acked)
+    } else {
+        None
+    }
 }
 
 /// `streamParseAddOrTrimArgsOrReply`: returns the parsed options and the index of the ID
@@ -175,10 +193,48 @@ fn parse_add_trim(
             }
             limit = Some(n);
             i += 1;
+        } else if let Some(p) = parse_policy(opt).filter(|_| a.policy.is_none()) {
+            a.policy = Some(p);
         } else if xadd && is_opt(opt, b"nomkstream") {
             a.nomkstream = true;
+        } else if xadd && is_opt(opt, b"idmpauto") && more > 0 {
+            if a.idmp.is_some() {
+                return Err(Reply::error(
+                    "ERR syntax error, IDMP/IDMPAUTO specified multiple times",
+                ));
+            }
+            if args[i + 1].is_empty() {
+                return Err(Reply::error(
+                    "ERR syntax error, IDMPAUTO requires a non-empty producer ID",
+                ));
+            }
+            a.idmp = Some((args[i + 1].clone(), None));
+            i += 1;
+        } else if xadd && is_opt(opt, b"idmp") && more >= 2 {
+            if a.idmp.is_some() {
+                return Err(Reply::error(
+                    "ERR syntax error, IDMP/IDMPAUTO specified multiple times",
+                ));
+            }
+            if args[i + 1].is_empty() {
+                return Err(Reply::error(
+                    "ERR syntax error, IDMP requires a non-empty producer ID",
+                ));
+            }
+            if args[i + 2].is_empty() {
+                return Err(Reply::error(
+                    "ERR syntax error, IDMP requires a non-empty idempotent ID",
+                ));
+            }
+            a.idmp = Some((args[i + 1].clone(), Some(args[i + 2].clone())));
+            i += 2;
         } else if xadd {
             a.id = Some(parse_id(opt, 0, true, true)?);
+            if a.idmp.is_some() {
+                return Err(Reply::error(
+                    "ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs",
+                ));
+            }
             break;
         } else {
             return Err(Reply::error(error::SYNTAX));
@@ -248,26 +304,47 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .collect();
     let key = args[1].clone();
     let limits = ctx.shared.node_limits();
+    let new_stream = || {
+        let c = ctx.shared.config();
+        let mut s = Box::<Stream>::default();
+        s.idmp = Idmp::with_limits(c.stream_idmp_duration, c.stream_idmp_maxsize);
+        s
+    };
+    let now = now_ms();
+    let mut duplicate = false;
     let reply = ctx.with_shard(&key, |shard| {
         let stream = match shard.get_mut(&key) {
             Some(Value::Stream(s)) => s,
             Some(_) => return Reply::error(error::WRONGTYPE),
             None if opts.nomkstream => return Reply::Null,
             None => {
-                shard.insert(crate::store::owned(&key), Value::Stream(Box::default()));
+                shard.insert(crate::store::owned(&key), Value::Stream(new_stream()));
                 match shard.get_mut(&key) {
                     Some(Value::Stream(s)) => s,
                     _ => return Reply::error(error::WRONGTYPE),
                 }
             }
         };
+        // An idempotent producer's retry: answer with the entry its first try added.
+        let idmp = opts.idmp.as_ref().map(|(pid, iid)| {
+            let iid = iid.clone().unwrap_or_else(|| auto_iid(&fields));
+            (pid, iid)
+        });
+        if let Some((pid, iid)) = &idmp {
+            stream.idmp.expire(now);
+            if let Some(first) = stream.idmp.lookup(pid, iid) {
+                stream.idmp.iids_duplicates += 1;
+                duplicate = true;
+                return Reply::Bulk(first.to_bytes());
+            }
+        }
         if stream.last_id == StreamId::MAX {
             return Reply::error(
                 "ERR The stream has exhausted the last possible ID, unable to add more items",
             );
         }
         let new_id = match opts.id {
-            None => stream.next_auto_id(now_ms()),
+            None => stream.next_auto_id(now),
             Some((id, true)) => Some(id).filter(|id| *id > stream.last_id),
             Some((ms_only, false)) => {
                 if ms_only.ms > stream.last_id.ms {
@@ -289,12 +366,16 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             );
         };
         stream.append(new_id, &fields, limits);
+        if let Some((pid, iid)) = &idmp {
+            stream.idmp.record(pid, iid, new_id);
+        }
         if let Some(how) = opts.trim {
-            stream.trim(how, opts.approx, opts.limit);
+            let policy = opts.policy.unwrap_or_default();
+            stream.trim_with(how, opts.approx, opts.limit, policy);
         }
         Reply::Bulk(new_id.to_bytes())
     });
-    if !reply.is_error() && !matches!(reply, Reply::Null) {
+    if !reply.is_error() && !matches!(reply, Reply::Null) && !duplicate {
         ctx.shared.blocking.signal(ctx.session.db, &args[1]);
     }
     reply
@@ -311,6 +392,8 @@ pub(super) struct ReadOpts {
     pub block: Option<u64>,
     pub noack: bool,
     pub group: Option<(Bytes, Bytes)>,
+    /// XREADGROUP … CLAIM min-idle-time (Redis 8.4).
+    pub claim: Option<u64>,
     /// Index of the first key after STREAMS.
     pub streams_at: usize,
 }
@@ -321,6 +404,7 @@ pub(super) fn parse_read_opts(args: &[Bytes], xreadgroup: bool) -> Result<ReadOp
         block: None,
         noack: false,
         group: None,
+        claim: None,
         streams_at: 0,
     };
     let mut i = 1;
@@ -358,6 +442,22 @@ pub(super) fn parse_read_opts(args: &[Bytes], xreadgroup: bool) -> Result<ReadOp
             }
             o.noack = true;
             i += 1;
+        } else if is_opt(opt, b"claim") && more > 0 {
+            if !xreadgroup {
+                return Err(Reply::error("ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead."));
+            }
+            match parse_i64(&args[i + 1]) {
+                None => {
+                    return Err(Reply::error(
+                        "ERR min-idle-time is not an integer or out of range",
+                    ))
+                }
+                Some(n) if n < 0 => {
+                    return Err(Reply::error("ERR min-idle-time must be a positive integer"))
+                }
+                Some(n) => o.claim = Some(n as u64),
+            }
+            i += 2;
         } else {
             return Err(Reply::error(error::SYNTAX));
         }
@@ -585,7 +685,10 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(how) = opts.trim else {
         return Reply::error(error::SYNTAX);
     };
-    match with_stream_mut(ctx, &args[1], 0, |s| s.trim(how, opts.approx, opts.limit)) {
+    let policy = opts.policy.unwrap_or_default();
+    match with_stream_mut(ctx, &args[1], 0, |s| {
+        s.trim_with(how, opts.approx, opts.limit, policy)
+    }) {
         Ok(n) => Reply::Integer(n as i64),
         Err(e) => e,
     }

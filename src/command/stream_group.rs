@@ -57,7 +57,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::container("xgroup", &["slow"], XGROUP_SUBS).doc("stream", "5.0.0", "A container for consumer groups commands."),
     CommandSpec::new("xreadgroup", -7, WRITE | BLOCKING, &["write", "stream", "slow", "blocking"], xreadgroup)
         .doc("stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.")
-        .usage("GROUP group consumer [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] STREAMS key ... id ..."),
+        .usage("GROUP group consumer [COUNT count:integer] [BLOCK milliseconds:integer] [CLAIM min-idle-time:integer] [NOACK] STREAMS key ... id ..."),
     CommandSpec::new("xack", -4, WRITE | FAST, &["write", "stream", "fast"], xack)
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.")
@@ -286,10 +286,32 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let now = now_ms();
     let limit = (count > 0).then_some(count);
+    let mut claim = opts.claim;
+    // When to look again for entries that become claimable while blocked.
+    let mut claimable_at: Option<u64> = None;
     let mut results: Vec<(Bytes, Vec<Reply>)> = Vec::new();
     for (key, want) in keys.iter().zip(&wanted) {
+        // Redis 8.4: a history read turns CLAIM off for it and every stream after it.
+        if want.is_some() {
+            claim = None;
+        }
+        let read = GroupRead {
+            group: &group,
+            consumer: &consumer,
+            limit,
+            noack,
+            claim,
+            now,
+        };
         let served = with_stream_mut(ctx, key, None, |s| {
-            read_group(s, &group, &consumer, *want, limit, noack, now)
+            let entries = read_group(s, &read, *want);
+            if let (Some(min_idle), Some(g)) = (claim, s.groups.get(&group)) {
+                if let Some(t) = g.oldest_delivery(|id| s.contains(id)) {
+                    let at = t.saturating_add(min_idle);
+                    claimable_at = Some(claimable_at.map_or(at, |c| c.min(at)));
+                }
+            }
+            entries
         });
         match served {
             Err(e) => return e,
@@ -310,28 +332,61 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms));
             ctx.session
                 .block_on(ctx.shared, keys.to_vec(), timeout, args.to_vec());
+            if let Some(at) = claimable_at {
+                // At least a millisecond ahead, so a recheck never spins.
+                let wait = at.saturating_sub(now).max(1);
+                ctx.session
+                    .recheck_at(std::time::Instant::now() + std::time::Duration::from_millis(wait));
+            }
             Reply::None
         }
         _ => Reply::NullArray,
     }
 }
 
-/// Serve one stream for a group read: new entries (`want` = None, i.e. `>`) or the
-/// consumer's own pending entries after `want` (history; deleted entries come back as nil).
-fn read_group(
-    s: &mut Stream,
-    group: &Bytes,
-    consumer: &Bytes,
-    want: Option<StreamId>,
+/// What one XREADGROUP asks of each stream.
+struct GroupRead<'a> {
+    group: &'a Bytes,
+    consumer: &'a Bytes,
     limit: Option<usize>,
     noack: bool,
+    /// CLAIM min-idle-time: serve idle pending entries first, four-element entries.
+    claim: Option<u64>,
     now: u64,
-) -> Option<Vec<Reply>> {
+}
+
+/// A CLAIM read's entry: `[id, fields, idle ms, deliveries before this one]`.
+fn claimed_reply(entry: Reply, idle: u64, count: u64) -> Reply {
+    match entry {
+        Reply::Array(mut v) => {
+            v.push(Reply::Integer(idle.min(i64::MAX as u64) as i64));
+            v.push(Reply::Integer(count.min(i64::MAX as u64) as i64));
+            Reply::Array(v)
+        }
+        other => other,
+    }
+}
+
+/// Serve one stream for a group read: new entries (`want` = None, i.e. `>`), after the
+/// pending entries idle for CLAIM's min-idle-time if it is given; or the consumer's own
+/// pending entries after `want` (history; deleted entries come back as nil).
+fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<Vec<Reply>> {
+    let (group, consumer, now) = (r.group, r.consumer, r.now);
     let after = s.groups.get(group)?.last_id;
     match want {
         None => {
-            let start = after.next()?;
-            let entries = s.range(start, StreamId::MAX, limit, false);
+            let mut out = Vec::new();
+            if let Some(min_idle) = r.claim {
+                claim_idle(s, r, min_idle, &mut out)?;
+            }
+            let left = r.limit.map(|l| l - out.len().min(l));
+            if left == Some(0) {
+                return Some(out);
+            }
+            let Some(start) = after.next() else {
+                return Some(out);
+            };
+            let entries = s.range(start, StreamId::MAX, left, false);
             // Redis's entries_read bookkeeping, entry by entry, each step from the last.
             let mut counter = s.groups.get(group)?.entries_read;
             let mut read = Vec::with_capacity(entries.len());
@@ -345,7 +400,7 @@ fn read_group(
             }
             if entries.is_empty() {
                 // Redis 7.0 creates the consumer only when a `>` read serves something.
-                return Some(Vec::new());
+                return Some(out);
             }
             let g = s.groups.get_mut(group)?;
             let (c, _) = g.consumer(consumer, now);
@@ -353,11 +408,17 @@ fn read_group(
             for (id, counter) in read {
                 g.last_id = id;
                 g.entries_read = counter;
-                if !noack {
+                if !r.noack {
                     g.deliver_new(id, consumer, now);
                 }
             }
-            Some(entries.into_iter().map(entry_reply).collect())
+            let new = entries.into_iter().map(entry_reply);
+            if r.claim.is_some() {
+                out.extend(new.map(|e| claimed_reply(e, 0, 0)));
+            } else {
+                out.extend(new);
+            }
+            Some(out)
         }
         Some(from) => {
             let ids: Vec<StreamId> = {
@@ -366,7 +427,7 @@ fn read_group(
                 let start = from.next()?;
                 c.pending
                     .range(start..)
-                    .take(limit.unwrap_or(usize::MAX))
+                    .take(r.limit.unwrap_or(usize::MAX))
                     .copied()
                     .collect()
             };
@@ -375,9 +436,8 @@ fn read_group(
                 let entry = s.range(id, id, Some(1), false).pop();
                 // A deleted entry is reported (with no fields) but not counted as delivered.
                 if entry.is_some() {
-                    if let Some(p) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
-                        p.delivery_time = now;
-                        p.delivery_count += 1;
+                    if let Some(g) = s.groups.get_mut(group) {
+                        g.redeliver(id, now);
                     }
                 }
                 out.push(match entry {
@@ -388,6 +448,40 @@ fn read_group(
             Some(out)
         }
     }
+}
+
+/// XREADGROUP … CLAIM: move the pending entries idle for at least `min_idle` ms to the
+/// reader, NACKed ones first, then the longest idle, up to the read's COUNT. Entries whose
+/// stream entry was deleted are skipped (and stay pending). NOACK does not apply to them.
+fn claim_idle(s: &mut Stream, r: &GroupRead, min_idle: u64, out: &mut Vec<Reply>) -> Option<()> {
+    let limit = r.limit.unwrap_or(usize::MAX);
+    // The delivery order as it is now: each claim moves an entry to its end.
+    let order: Vec<(StreamId, u64, bool)> = {
+        let g = s.groups.get(r.group)?;
+        g.by_delivery()
+            .filter_map(|id| {
+                g.pel()
+                    .get(&id)
+                    .map(|p| (id, p.delivery_time, p.is_nacked()))
+            })
+            .collect()
+    };
+    for (id, delivered, nacked) in order {
+        if out.len() >= limit {
+            break;
+        }
+        let idle = r.now.saturating_sub(delivered);
+        if !nacked && idle < min_idle {
+            break;
+        }
+        let Some(entry) = s.range(id, id, Some(1), false).pop() else {
+            continue;
+        };
+        let g = s.groups.get_mut(r.group)?;
+        let before = g.claim(id, r.consumer, r.now, None, true, r.now)?;
+        out.push(claimed_reply(entry_reply(entry), idle, before));
+    }
+    Some(())
 }
 
 /// XACK key group id ...: IDs are all checked first, so an error acknowledges nothing.
@@ -455,7 +549,7 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let g = s.groups.get(group)?;
         Some(match range {
             None => {
-                if g.pel.is_empty() {
+                if g.pel().is_empty() {
                     return Some(Reply::Array(vec![
                         Reply::Integer(0),
                         Reply::Null,
@@ -463,8 +557,8 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                         Reply::NullArray,
                     ]));
                 }
-                let first = g.pel.keys().next().copied().unwrap_or_default();
-                let last = g.pel.keys().next_back().copied().unwrap_or_default();
+                let first = g.pel().keys().next().copied().unwrap_or_default();
+                let last = g.pel().keys().next_back().copied().unwrap_or_default();
                 let consumers = g
                     .consumers
                     .iter()
@@ -477,7 +571,7 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     })
                     .collect();
                 Reply::Array(vec![
-                    Reply::Integer(g.pel.len() as i64),
+                    Reply::Integer(g.pel().len() as i64),
                     Reply::Bulk(first.to_bytes()),
                     Reply::Bulk(last.to_bytes()),
                     Reply::Array(consumers),
@@ -489,16 +583,22 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                         Some(c) => Box::new(c.pending.range(start..=end.max(start)).copied()),
                         None => return Some(Reply::Array(vec![])),
                     },
-                    None => Box::new(g.pel.range(start..=end.max(start)).map(|(id, _)| *id)),
+                    None => Box::new(g.pel().range(start..=end.max(start)).map(|(id, _)| *id)),
                 };
                 let mut out = Vec::new();
                 for id in ids {
                     if out.len() >= count || id > end {
                         break;
                     }
-                    let Some(p) = g.pel.get(&id) else { continue };
-                    let idle = (now - p.delivery_time as i64).max(0);
-                    if min_idle > 0 && idle < min_idle {
+                    let Some(p) = g.pel().get(&id) else { continue };
+                    // A NACKed entry has no owner and no idle time (Redis 8.8 reports -1),
+                    // and the IDLE filter does not apply to it.
+                    let idle = if p.is_nacked() {
+                        -1
+                    } else {
+                        (now - p.delivery_time as i64).max(0)
+                    };
+                    if min_idle > 0 && idle < min_idle && !p.is_nacked() {
                         continue;
                     }
                     out.push(Reply::Array(vec![
@@ -529,31 +629,12 @@ fn nogroup_short(key: &[u8], group: &[u8]) -> Reply {
     ])
 }
 
-/// Move pending entry `id` to `consumer` (creating the consumer), as XCLAIM/XAUTOCLAIM do.
-fn claim_one(
-    g: &mut ConsumerGroup,
-    id: StreamId,
-    consumer: &Bytes,
-    delivery_time: u64,
-    count: Option<u64>,
-    bump: bool,
-    now: u64,
-) {
-    let (c, _) = g.consumer(consumer, now);
-    c.pending.insert(id);
-    c.active_time = Some(now);
-    let Some(p) = g.pel.get_mut(&id) else { return };
-    let previous = std::mem::replace(&mut p.consumer, consumer.clone());
-    p.delivery_time = delivery_time;
-    match count {
-        Some(n) => p.delivery_count = n,
-        None if bump => p.delivery_count += 1,
-        None => {}
-    }
-    if previous != *consumer {
-        if let Some(old) = g.consumers.get_mut(&previous) {
-            old.pending.remove(&id);
-        }
+/// Whether pending entry `id` has been idle for `min_idle` ms; a NACKed entry always has.
+fn idle_enough(g: &ConsumerGroup, id: StreamId, min_idle: u64, now: u64) -> bool {
+    match g.pel().get(&id) {
+        Some(p) if p.is_nacked() => true,
+        Some(p) => now.saturating_sub(p.delivery_time) >= min_idle,
+        None => false,
     }
 }
 
@@ -645,26 +726,19 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 g.ack(id);
                 continue;
             }
-            let fresh = match g.pel.entry(id) {
-                std::collections::btree_map::Entry::Occupied(_) => false,
-                std::collections::btree_map::Entry::Vacant(_) if !force => continue,
-                std::collections::btree_map::Entry::Vacant(v) => {
+            let fresh = match g.pel().get(&id) {
+                Some(_) => false,
+                None if !force => continue,
+                None => {
                     // FORCE creates the pending entry (delivered once, owned by nobody yet).
-                    v.insert(crate::store::stream::group::PendingEntry {
-                        consumer: Bytes::new(),
-                        delivery_time: now,
-                        delivery_count: 1,
-                    });
+                    g.insert_unowned(id, now);
                     true
                 }
             };
-            if !fresh && min_idle > 0 {
-                let idle = now.saturating_sub(g.pel.get(&id).map_or(now, |p| p.delivery_time));
-                if idle < min_idle {
-                    continue;
-                }
+            if !fresh && min_idle > 0 && !idle_enough(g, id, min_idle, now) {
+                continue;
             }
-            claim_one(g, id, consumer, delivery_time, retry, !justid, now);
+            g.claim(id, consumer, delivery_time, retry, !justid, now);
             if justid {
                 out.push(Reply::Bulk(id.to_bytes()));
             } else if let Some(e) = s.range(id, id, Some(1), false).pop() {
@@ -717,11 +791,17 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let mut remaining = count;
         let mut claimed = Vec::new();
         let mut deleted = Vec::new();
+        // At most `attempts` entries are examined, plus one for the next cursor.
         let candidates: Vec<StreamId> = s
             .groups
             .get(group)?
-            .pel
+            .pel()
             .range(start..)
+            .take(
+                usize::try_from(attempts)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1),
+            )
             .map(|(id, _)| *id)
             .collect();
         let mut next_cursor = StreamId::MIN;
@@ -737,13 +817,10 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 remaining -= 1;
                 continue;
             }
-            if min_idle > 0 {
-                let idle = now.saturating_sub(g.pel.get(&id).map_or(now, |p| p.delivery_time));
-                if idle < min_idle {
-                    continue;
-                }
+            if min_idle > 0 && !idle_enough(g, id, min_idle, now) {
+                continue;
             }
-            claim_one(g, id, consumer, now, None, !justid, now);
+            g.claim(id, consumer, now, None, !justid, now);
             remaining -= 1;
             if justid {
                 claimed.push(Reply::Bulk(id.to_bytes()));

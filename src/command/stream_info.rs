@@ -5,7 +5,7 @@
 //! `radix-tree-nodes` has no counterpart and reports one more (a radix tree's head node).
 
 use super::flags::*;
-use super::stream::{entry_reply, is_opt, now_ms, with_stream};
+use super::stream::{entry_reply, is_opt, now_ms, with_stream, with_stream_mut};
 use super::{help_reply, parse_i64, CommandSpec, Ctx};
 use crate::error;
 use crate::reply::Reply;
@@ -106,7 +106,11 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return error::subcommand_syntax(&args[1], "xinfo");
         }
     }
-    let result = with_stream(ctx, &args[2], None, |s| {
+    let now = now_ms();
+    let result = with_stream_mut(ctx, &args[2], None, |s| {
+        // Idempotent IDs past their duration are forgotten before they are counted.
+        s.idmp.expire(now);
+        let s = &*s;
         let mut m = vec![
             ("length", Reply::Integer(s.len() as i64)),
             ("radix-tree-keys", Reply::Integer(s.chunk_count() as i64)),
@@ -118,6 +122,16 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             ("max-deleted-entry-id", id_reply(s.max_deleted_id)),
             ("entries-added", Reply::Integer(s.entries_added as i64)),
             ("recorded-first-entry-id", id_reply(first_id(s))),
+            // Redis 8.6: idempotent producers.
+            ("idmp-duration", Reply::Integer(s.idmp.duration as i64)),
+            ("idmp-maxsize", Reply::Integer(s.idmp.maxsize as i64)),
+            ("pids-tracked", Reply::Integer(s.idmp.pids_tracked() as i64)),
+            ("iids-tracked", Reply::Integer(s.idmp.iids_tracked() as i64)),
+            ("iids-added", Reply::Integer(s.idmp.iids_added as i64)),
+            (
+                "iids-duplicates",
+                Reply::Integer(s.idmp.iids_duplicates as i64),
+            ),
         ];
         if !full {
             m.push(("groups", Reply::Integer(s.groups.len() as i64)));
@@ -141,7 +155,7 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .iter()
             .map(|(name, g)| {
                 let pel = g
-                    .pel
+                    .pel()
                     .iter()
                     .take(count)
                     .map(|(id, p)| {
@@ -161,7 +175,7 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                             .pending
                             .iter()
                             .take(count)
-                            .filter_map(|id| g.pel.get(id).map(|p| (id, p)))
+                            .filter_map(|id| g.pel().get(id).map(|p| (id, p)))
                             .map(|(id, p)| {
                                 Reply::Array(vec![
                                     id_reply(*id),
@@ -187,7 +201,9 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     ("last-delivered-id", id_reply(g.last_id)),
                     ("entries-read", entries_read(g)),
                     ("lag", lag(s, g)),
-                    ("pel-count", Reply::Integer(g.pel.len() as i64)),
+                    ("pel-count", Reply::Integer(g.pel().len() as i64)),
+                    // Redis 8.8: pending entries released by XNACK, owned by nobody.
+                    ("nacked-count", Reply::Integer(g.nacked_count() as i64)),
                     ("pending", Reply::Array(pel)),
                     ("consumers", Reply::Array(consumers)),
                 ])
@@ -212,7 +228,7 @@ fn groups(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     map(vec![
                         ("name", Reply::Bulk(name.clone())),
                         ("consumers", Reply::Integer(g.consumers.len() as i64)),
-                        ("pending", Reply::Integer(g.pel.len() as i64)),
+                        ("pending", Reply::Integer(g.pel().len() as i64)),
                         ("last-delivered-id", id_reply(g.last_id)),
                         ("entries-read", entries_read(g)),
                         ("lag", lag(s, g)),

@@ -59,6 +59,9 @@ pub struct Blocked {
     pub keys: Vec<Bytes>,
     /// `None` waits forever (BLOCK 0).
     pub deadline: Option<std::time::Instant>,
+    /// Re-run the command at this time even if no key changed (XREADGROUP … CLAIM: a pending
+    /// entry becomes idle enough to claim).
+    pub recheck: Option<std::time::Instant>,
     pub retry: Vec<Bytes>,
 }
 
@@ -82,8 +85,18 @@ impl Session {
             db: self.db,
             keys,
             deadline,
+            recheck: None,
             retry,
         });
+    }
+
+    /// Also re-run the blocked command at `at` (before its deadline, if it has one).
+    pub fn recheck_at(&mut self, at: std::time::Instant) {
+        if let Some(b) = &mut self.blocked {
+            if b.deadline.is_none_or(|d| at < d) {
+                b.recheck = Some(at);
+            }
+        }
     }
 
     /// Stop waiting (data served, timeout, CLIENT UNBLOCK or disconnect); the next waiter on
@@ -261,7 +274,13 @@ where
         }
         let idle_secs = shared.timeout.load(Ordering::Relaxed);
         let idle_applies = idle_secs > 0 && !handle.is_pubsub() && session.blocked.is_none();
-        let block_until = session.blocked.as_ref().and_then(|b| b.deadline);
+        let block_until = session
+            .blocked
+            .as_ref()
+            .and_then(|b| match (b.deadline, b.recheck) {
+                (Some(d), Some(r)) => Some(d.min(r)),
+                (d, r) => d.or(r),
+            });
         if let Some(at) = block_until {
             if block_deadline != Some(at) {
                 block_timer
@@ -309,7 +328,16 @@ where
                 }
             }
             Event::BlockTimeout => {
-                resume_blocked(&shared, &mut session, true);
+                // A recheck re-runs the command; only the deadline times it out.
+                let timed_out = session
+                    .blocked
+                    .as_ref()
+                    .is_some_and(|b| b.deadline.is_some_and(|d| std::time::Instant::now() >= d));
+                if let Some(b) = &mut session.blocked {
+                    b.recheck = None;
+                }
+                block_deadline = None;
+                resume_blocked(&shared, &mut session, timed_out);
                 if !rbuf.is_empty() {
                     process_input(&shared, &mut session, &mut parser, &mut rbuf);
                 }

@@ -294,6 +294,13 @@ impl Chunk {
         self.raws().last().map(|r| r.id)
     }
 
+    /// Whether `id` is a live entry of this chunk.
+    pub fn contains(&self, id: StreamId) -> bool {
+        self.raws()
+            .find(|r| r.id >= id)
+            .is_some_and(|r| r.id == id && r.flags & DELETED == 0)
+    }
+
     /// Live entries in ID order.
     pub fn ids(&self) -> impl Iterator<Item = StreamId> + '_ {
         self.raws().filter(|r| r.flags & DELETED == 0).map(|r| r.id)

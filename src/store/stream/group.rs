@@ -1,7 +1,12 @@
 //! Consumer groups: the last delivered ID, the pending-entries list (PEL) and the consumers.
 //!
-//! Invariants: every pending entry is in the group PEL and in exactly one consumer's PEL (the
-//! consumer it names); both are ordered by ID, so XACK and PEL range scans are O(log n).
+//! Invariants: every pending entry is in the group PEL; an owned entry is also in exactly
+//! one consumer's PEL (the consumer it names), a NACKed entry (XNACK, Redis 8.8) in none.
+//! Both PELs are ordered by ID, so XACK and PEL range scans are O(log n). `by_delivery`
+//! holds every pending entry once more, in the order XREADGROUP … CLAIM serves them: NACKed
+//! entries first, in the order they were released, then the rest by delivery time (oldest
+//! first) — so finding the entries idle for at least some time is O(log n) too. Only the
+//! methods here change the PEL, which keeps the three in step.
 //! Delivery times are wall-clock milliseconds, as Redis keeps them.
 
 use super::id::StreamId;
@@ -10,9 +15,38 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEntry {
+    /// The owner; empty for an entry nobody owns (NACKed, or created by XCLAIM FORCE).
     pub consumer: Bytes,
+    /// Last delivery (unix ms); 0 for a NACKed entry.
     pub delivery_time: u64,
     pub delivery_count: u64,
+    /// Position in the NACK queue; 0 when not NACKed.
+    nack_seq: u64,
+}
+
+impl PendingEntry {
+    pub fn is_nacked(&self) -> bool {
+        self.nack_seq != 0
+    }
+
+    fn order_key(&self, id: StreamId) -> (bool, u64, StreamId) {
+        if self.nack_seq != 0 {
+            (false, self.nack_seq, id)
+        } else {
+            (true, self.delivery_time, id)
+        }
+    }
+}
+
+/// How XNACK changes a released entry's delivery count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NackMode {
+    /// The delivery did not count: one less (not below zero).
+    Silent,
+    /// The delivery failed: count unchanged.
+    Fail,
+    /// Never retry: the count becomes `i64::MAX`.
+    Fatal,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -29,7 +63,10 @@ pub struct ConsumerGroup {
     pub last_id: StreamId,
     /// Entries the group has read, when known (Redis's `entries_read`; -1 = unknown).
     pub entries_read: Option<u64>,
-    pub pel: BTreeMap<StreamId, PendingEntry>,
+    pel: BTreeMap<StreamId, PendingEntry>,
+    by_delivery: BTreeSet<(bool, u64, StreamId)>,
+    nacks: u64,
+    nacked: usize,
     pub consumers: BTreeMap<Bytes, Consumer>,
 }
 
@@ -42,6 +79,16 @@ impl ConsumerGroup {
         }
     }
 
+    /// The group PEL, by ID.
+    pub fn pel(&self) -> &BTreeMap<StreamId, PendingEntry> {
+        &self.pel
+    }
+
+    /// Pending entries nobody owns because they were NACKed (XINFO STREAM FULL nacked-count).
+    pub fn nacked_count(&self) -> usize {
+        self.nacked
+    }
+
     /// Look up a consumer, creating it; returns whether it was created.
     pub fn consumer(&mut self, name: &Bytes, now: u64) -> (&mut Consumer, bool) {
         let created = !self.consumers.contains_key(name);
@@ -50,46 +97,226 @@ impl ConsumerGroup {
         (c, created)
     }
 
+    /// Insert or replace the pending entry `id`, keeping the indexes in step.
+    fn put(&mut self, id: StreamId, p: PendingEntry) {
+        if let Some(old) = self.take(id) {
+            drop(old);
+        }
+        if p.is_nacked() {
+            self.nacked += 1;
+        }
+        self.by_delivery.insert(p.order_key(id));
+        if let Some(c) = self.consumers.get_mut(&p.consumer) {
+            if !p.is_nacked() {
+                c.pending.insert(id);
+            }
+        }
+        self.pel.insert(id, p);
+    }
+
+    /// Remove the pending entry `id` from the PEL, its owner and the delivery order.
+    fn take(&mut self, id: StreamId) -> Option<PendingEntry> {
+        let p = self.pel.remove(&id)?;
+        self.by_delivery.remove(&p.order_key(id));
+        if p.is_nacked() {
+            self.nacked -= 1;
+        } else if let Some(c) = self.consumers.get_mut(&p.consumer) {
+            c.pending.remove(&id);
+        }
+        Some(p)
+    }
+
     /// Record the delivery of `id` to `consumer` through `>`: a fresh pending entry, or a
     /// reassignment (count reset to 1) if another consumer had it pending.
     pub fn deliver_new(&mut self, id: StreamId, consumer: &Bytes, now: u64) {
-        if let Some(old) = self.pel.get(&id) {
-            if let Some(c) = self.consumers.get_mut(&old.consumer) {
-                c.pending.remove(&id);
-            }
-        }
-        self.pel.insert(
+        self.put(
             id,
             PendingEntry {
                 consumer: crate::store::owned(consumer),
                 delivery_time: now,
                 delivery_count: 1,
+                nack_seq: 0,
             },
         );
-        if let Some(c) = self.consumers.get_mut(consumer) {
-            c.pending.insert(id);
+    }
+
+    /// A history read delivered `id` again to its owner: new delivery time, one more count.
+    pub fn redeliver(&mut self, id: StreamId, now: u64) {
+        if let Some(mut p) = self.take(id) {
+            p.delivery_time = now;
+            p.delivery_count = p.delivery_count.saturating_add(1);
+            self.put(id, p);
         }
+    }
+
+    /// Move pending entry `id` to `consumer` (creating the consumer), as XCLAIM, XAUTOCLAIM
+    /// and XREADGROUP … CLAIM do: `count` replaces the delivery count, otherwise `bump` adds
+    /// one. Returns the delivery count it had before, if `id` was pending.
+    pub fn claim(
+        &mut self,
+        id: StreamId,
+        consumer: &Bytes,
+        delivery_time: u64,
+        count: Option<u64>,
+        bump: bool,
+        now: u64,
+    ) -> Option<u64> {
+        let (c, _) = self.consumer(consumer, now);
+        c.active_time = Some(now);
+        let mut p = self.take(id)?;
+        let before = p.delivery_count;
+        p.consumer = crate::store::owned(consumer);
+        p.delivery_time = delivery_time;
+        p.nack_seq = 0;
+        match count {
+            Some(n) => p.delivery_count = n,
+            None if bump => p.delivery_count = p.delivery_count.saturating_add(1),
+            None => {}
+        }
+        self.put(id, p);
+        Some(before)
+    }
+
+    /// XCLAIM FORCE: create a pending entry for `id` owned by nobody yet (the claim that
+    /// follows gives it an owner).
+    pub fn insert_unowned(&mut self, id: StreamId, now: u64) {
+        self.put(
+            id,
+            PendingEntry {
+                consumer: Bytes::new(),
+                delivery_time: now,
+                delivery_count: 1,
+                nack_seq: 0,
+            },
+        );
+    }
+
+    /// XNACK: release `id` back to the group, unowned and first in line for claims. With
+    /// `create`, an entry that is not pending is added (XNACK FORCE). False if nothing was
+    /// done.
+    pub fn nack(
+        &mut self,
+        id: StreamId,
+        mode: NackMode,
+        retrycount: Option<u64>,
+        create: bool,
+    ) -> bool {
+        let mut p = match self.take(id) {
+            Some(p) => p,
+            None if create => PendingEntry {
+                consumer: Bytes::new(),
+                delivery_time: 0,
+                delivery_count: 0,
+                nack_seq: 0,
+            },
+            None => return false,
+        };
+        p.delivery_count = match (retrycount, mode) {
+            (Some(n), _) => n,
+            (None, NackMode::Silent) => p.delivery_count.saturating_sub(1),
+            (None, NackMode::Fail) => p.delivery_count,
+            (None, NackMode::Fatal) => i64::MAX as u64,
+        };
+        p.consumer = Bytes::new();
+        p.delivery_time = 0;
+        self.nacks += 1;
+        p.nack_seq = self.nacks;
+        self.put(id, p);
+        true
+    }
+
+    /// Pending entries in claim order (NACKed first, then oldest delivery first).
+    pub fn by_delivery(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.by_delivery.iter().map(|(_, _, id)| *id)
+    }
+
+    /// The earliest delivery time among owned pending entries whose ID `exists` (XREADGROUP
+    /// … CLAIM's wake-up time); NACKed entries count as delivered at 0.
+    pub fn oldest_delivery(&self, mut exists: impl FnMut(StreamId) -> bool) -> Option<u64> {
+        self.by_delivery
+            .iter()
+            .find(|(_, _, id)| exists(*id))
+            .map(|(owned, t, _)| if *owned { *t } else { 0 })
     }
 
     /// Acknowledge `id`; true if it was pending.
     pub fn ack(&mut self, id: StreamId) -> bool {
-        match self.pel.remove(&id) {
-            Some(p) => {
-                if let Some(c) = self.consumers.get_mut(&p.consumer) {
-                    c.pending.remove(&id);
-                }
-                true
-            }
-            None => false,
-        }
+        self.take(id).is_some()
     }
 
     /// Remove a consumer and its pending entries; returns how many it had pending.
     pub fn delete_consumer(&mut self, name: &[u8]) -> Option<usize> {
-        let c = self.consumers.remove(name)?;
-        for id in &c.pending {
-            self.pel.remove(id);
+        let pending = self.consumers.get(name)?.pending.clone();
+        for id in &pending {
+            self.take(*id);
         }
-        Some(c.pending.len())
+        self.consumers.remove(name);
+        Some(pending.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group_with(n: u64) -> ConsumerGroup {
+        let mut g = ConsumerGroup::default();
+        let alice = Bytes::from_static(b"alice");
+        g.consumer(&alice, 0);
+        for i in 1..=n {
+            g.deliver_new(StreamId::new(i, 0), &alice, 1000 - i);
+        }
+        g
+    }
+
+    #[test]
+    fn claim_order_is_oldest_delivery_first_with_nacked_entries_ahead() {
+        let mut g = group_with(3);
+        let order: Vec<u64> = g.by_delivery().map(|id| id.ms).collect();
+        assert_eq!(order, vec![3, 2, 1]);
+        assert!(g.nack(StreamId::new(1, 0), NackMode::Fail, None, false));
+        assert!(g.nack(StreamId::new(2, 0), NackMode::Silent, None, false));
+        let order: Vec<u64> = g.by_delivery().map(|id| id.ms).collect();
+        assert_eq!(
+            order,
+            vec![1, 2, 3],
+            "released entries first, in release order"
+        );
+        assert_eq!(g.nacked_count(), 2);
+        assert_eq!(g.consumers[&Bytes::from_static(b"alice")].pending.len(), 1);
+        assert_eq!(g.pel()[&StreamId::new(2, 0)].delivery_count, 0);
+    }
+
+    #[test]
+    fn claiming_moves_ownership_and_returns_the_previous_count() {
+        let mut g = group_with(2);
+        let bob = Bytes::from_static(b"bob");
+        assert_eq!(
+            g.claim(StreamId::new(1, 0), &bob, 5000, None, true, 5000),
+            Some(1)
+        );
+        assert_eq!(g.pel()[&StreamId::new(1, 0)].delivery_count, 2);
+        assert_eq!(g.consumers[&bob].pending.len(), 1);
+        assert_eq!(g.consumers[&Bytes::from_static(b"alice")].pending.len(), 1);
+        let last = g.by_delivery().last();
+        assert_eq!(last, Some(StreamId::new(1, 0)), "now the newest delivery");
+        assert_eq!(g.delete_consumer(b"bob"), Some(1));
+        assert_eq!(g.pel().len(), 1);
+        assert_eq!(g.by_delivery().count(), 1);
+    }
+
+    #[test]
+    fn fatal_nack_saturates_and_force_creates() {
+        let mut g = group_with(0);
+        assert!(!g.nack(StreamId::new(7, 0), NackMode::Fatal, None, false));
+        assert!(g.nack(StreamId::new(7, 0), NackMode::Fatal, None, true));
+        assert_eq!(
+            g.pel()[&StreamId::new(7, 0)].delivery_count,
+            i64::MAX as u64
+        );
+        assert!(g.nack(StreamId::new(7, 0), NackMode::Fail, Some(3), false));
+        assert_eq!(g.pel()[&StreamId::new(7, 0)].delivery_count, 3);
+        assert!(g.ack(StreamId::new(7, 0)));
+        assert_eq!(g.nacked_count(), 0);
     }
 }

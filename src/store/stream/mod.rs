@@ -9,6 +9,7 @@
 pub mod chunk;
 pub mod group;
 pub mod id;
+pub mod idmp;
 
 use bytes::Bytes;
 use chunk::{Chunk, Entry};
@@ -31,6 +32,19 @@ impl Default for NodeLimits {
     }
 }
 
+/// What deleting an entry does about consumer groups that still reference it (Redis 8.2's
+/// KEEPREF | DELREF | ACKED on XADD, XTRIM, XDELEX and XACKDEL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefPolicy {
+    /// Delete; pending entries that name it stay (dangling), as XDEL always did.
+    #[default]
+    KeepRef,
+    /// Delete, and remove it from every group's PEL.
+    DelRef,
+    /// Delete only if no group still needs it (read by all, pending in none).
+    Acked,
+}
+
 /// How XADD/XTRIM trim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trim {
@@ -47,6 +61,8 @@ pub struct Stream {
     pub entries_added: u64,
     /// Consumer groups by name (ordered, as Redis lists them).
     pub groups: BTreeMap<Bytes, group::ConsumerGroup>,
+    /// Idempotent producers' recent IDs (XADD IDMP / IDMPAUTO).
+    pub idmp: idmp::Idmp,
 }
 
 impl Stream {
@@ -213,10 +229,122 @@ impl Stream {
         true
     }
 
+    /// Whether entry `id` exists (not deleted).
+    pub fn contains(&self, id: StreamId) -> bool {
+        self.chunks
+            .range(..=id)
+            .next_back()
+            .is_some_and(|(_, c)| c.contains(id))
+    }
+
+    /// Redis's `streamEntryIsReferenced`: some group has not read `id` yet, or has it
+    /// pending.
+    pub fn is_referenced(&self, id: StreamId) -> bool {
+        let Some(min_last) = self.groups.values().map(|g| g.last_id).min() else {
+            return false;
+        };
+        id > min_last || self.groups.values().any(|g| g.pel().contains_key(&id))
+    }
+
+    /// Remove `id` from every group's PEL (and its owner's); true if any had it.
+    pub fn remove_refs(&mut self, id: StreamId) -> bool {
+        let mut any = false;
+        for g in self.groups.values_mut() {
+            any |= g.ack(id);
+        }
+        any
+    }
+
+    /// Delete `id` under `policy` (XDELEX): 1 deleted, -1 not found, 2 kept because a group
+    /// still references it (ACKED).
+    pub fn delete_with(&mut self, id: StreamId, policy: RefPolicy) -> i64 {
+        match policy {
+            RefPolicy::Acked if self.is_referenced(id) => return 2,
+            RefPolicy::DelRef => {
+                self.remove_refs(id);
+            }
+            _ => {}
+        }
+        if self.delete(id) {
+            1
+        } else {
+            -1
+        }
+    }
+
     /// Trim from the head as Redis's `streamTrim` does: whole chunks while the condition holds
     /// and `limit` (0 = none) allows; then, unless `approx`, entries inside the next chunk.
     /// Returns the number of entries removed.
     pub fn trim(&mut self, how: Trim, approx: bool, limit: usize) -> usize {
+        self.trim_with(how, approx, limit, RefPolicy::KeepRef)
+    }
+
+    /// `trim` under a reference policy. With DELREF or ACKED no chunk is dropped unseen and
+    /// `~` does not stop the walk: every entry a trim would remove is looked at, ACKED skips
+    /// the ones still referenced (leaving holes), DELREF clears their references first.
+    pub fn trim_with(&mut self, how: Trim, approx: bool, limit: usize, policy: RefPolicy) -> usize {
+        if policy == RefPolicy::KeepRef {
+            return self.trim_keepref(how, approx, limit);
+        }
+        let mut deleted = 0;
+        let mut next = self.chunks.keys().next().copied();
+        while let Some(key) = next {
+            next = self
+                .chunks
+                .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
+                .next()
+                .map(|(k, _)| *k);
+            if let Trim::MaxLen(max) = how {
+                if self.len as u64 <= max {
+                    break;
+                }
+            }
+            let Some(chunk) = self.chunks.get(&key) else {
+                break;
+            };
+            let live = chunk.live();
+            if limit > 0 && deleted + live > limit {
+                break;
+            }
+            let eligible = match how {
+                Trim::MaxLen(max) => (self.len - live) as u64 >= max,
+                Trim::MinId(min) => chunk.last_id_any().is_some_and(|last| last < min),
+            };
+            let ids: Vec<StreamId> = chunk.ids().collect();
+            let mut from_chunk = 0;
+            for id in ids {
+                let stop = match how {
+                    Trim::MaxLen(max) => self.len as u64 <= max,
+                    Trim::MinId(min) => id >= min,
+                };
+                if stop {
+                    break;
+                }
+                if policy == RefPolicy::Acked && self.is_referenced(id) {
+                    continue;
+                }
+                if policy == RefPolicy::DelRef {
+                    self.remove_refs(id);
+                }
+                if let Some(c) = self.chunks.get_mut(&key) {
+                    if c.delete(id) {
+                        from_chunk += 1;
+                        self.len -= 1;
+                    }
+                }
+            }
+            deleted += from_chunk;
+            if self.chunks.get(&key).is_some_and(|c| c.live() == 0) {
+                self.chunks.remove(&key);
+            }
+            if !eligible {
+                break;
+            }
+        }
+        deleted
+    }
+
+    fn trim_keepref(&mut self, how: Trim, approx: bool, limit: usize) -> usize {
         let mut deleted = 0;
         while let Some(mut first) = self.chunks.first_entry() {
             if let Trim::MaxLen(max) = how {
