@@ -14,8 +14,8 @@
 //! - `@closed`              both servers must have closed the current client
 //! - `@sleep MS`            wait MS milliseconds (expiry scripts let keys lapse on both)
 //! - `@newer-fields a,b COMMAND ...` compare shapes after removing the named fields (and
-//!                          their values) from Relay's reply: fields a newer Redis added
-//!                          (XINFO's Redis 8 counters) that the 7.0 oracle does not send
+//!   their values) from Relay's reply: fields a newer Redis added (XINFO's Redis 8
+//!   counters) that the 7.0 oracle does not send
 //!
 //! Without redis-server installed the suite prints that it skipped; CI sets
 //! RELAY_REQUIRE_ORACLE=1 so it cannot be skipped.
