@@ -20,6 +20,7 @@ pub mod server;
 pub mod stream;
 pub mod stream_group;
 pub mod stream_info;
+pub mod stream_refs;
 pub mod strings;
 
 use crate::connection::Session;
@@ -227,6 +228,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     stream::COMMANDS,
     stream_group::COMMANDS,
     stream_info::COMMANDS,
+    stream_refs::COMMANDS,
 ];
 
 pub fn table() -> &'static CommandTable {
