@@ -16,6 +16,8 @@
 //! so subscribers find message boundaries by arithmetic and read the publish timestamp each
 //! payload carries to measure publish→delivery latency.
 
+mod group;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -790,6 +792,41 @@ fn main() {
             }),
         ));
     }
+    workloads.push((
+        vec![(
+            format!(
+                "consumer group of {}, XREADGROUP COUNT 100 + XACK, 4 producers pipeline 16: consumed",
+                group::CONSUMERS
+            ),
+            "entries/s",
+            true,
+        )],
+        Box::new(|t: &Target| vec![rt.block_on(group::consumed_rate(t.addr, 4, 16, secs))]),
+    ));
+    workloads.push((
+        vec![
+            (
+                format!(
+                    "consumer group of {} at 10,000 entries/s: XADD→XREADGROUP p50",
+                    group::CONSUMERS
+                ),
+                "µs",
+                false,
+            ),
+            (
+                format!(
+                    "consumer group of {} at 10,000 entries/s: XADD→XREADGROUP p99",
+                    group::CONSUMERS
+                ),
+                "µs",
+                false,
+            ),
+        ],
+        Box::new(|t: &Target| {
+            let (p50, p99) = rt.block_on(group::latency(t.addr, 10, secs));
+            vec![p50, p99]
+        }),
+    ));
     workloads.push((
         vec![(
             "XRANGE COUNT 100 from the middle of a 1M-entry stream, 50 clients".into(),

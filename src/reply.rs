@@ -36,6 +36,9 @@ pub enum Reply {
     /// Several replies to one command, sent back to back (one SUBSCRIBE confirmation per
     /// channel).
     Sequence(Vec<Reply>),
+    /// Wire bytes encoded in advance, the same in RESP2 and RESP3 (arrays of bulk strings:
+    /// stream entries written straight from their chunks).
+    Encoded(Bytes),
 }
 
 impl Reply {
@@ -81,6 +84,7 @@ impl Reply {
             Reply::ErrorBytes(s) => line(out, b'-', s),
             Reply::Integer(n) => int_line(out, b':', *n),
             Reply::Bulk(b) => bulk(out, b),
+            Reply::Encoded(b) => out.put_slice(b),
             Reply::Null if resp3 => out.put_slice(b"_\r\n"),
             Reply::Null => out.put_slice(b"$-1\r\n"),
             Reply::NullArray if resp3 => out.put_slice(b"_\r\n"),
@@ -144,6 +148,16 @@ fn line(out: &mut BytesMut, tag: u8, text: &[u8]) {
 fn int_line(out: &mut BytesMut, tag: u8, n: i64) {
     let mut buf = itoa::Buffer::new();
     line(out, tag, buf.format(n).as_bytes());
+}
+
+/// `*n\r\n` — the header of an array whose `n` elements are encoded separately.
+pub fn array_header(out: &mut BytesMut, n: usize) {
+    len_line(out, b'*', n);
+}
+
+/// A bulk string written in place.
+pub fn put_bulk(out: &mut BytesMut, b: &[u8]) {
+    bulk(out, b);
 }
 
 pub(crate) fn len_line(out: &mut BytesMut, tag: u8, n: usize) {

@@ -475,10 +475,9 @@ pub(super) fn parse_read_opts(args: &[Bytes], xreadgroup: bool) -> Result<ReadOp
 }
 
 /// The reply of XREAD/XREADGROUP: key → entries, a map in RESP3, pairs in RESP2.
-pub(super) fn streams_reply(resp: u8, found: Vec<(Bytes, Vec<Reply>)>) -> Reply {
-    let pairs = found
-        .into_iter()
-        .map(|(k, e)| (Reply::Bulk(k), Reply::Array(e)));
+/// Each stream's entries are one array reply (often `Reply::Encoded`).
+pub(super) fn streams_reply(resp: u8, found: Vec<(Bytes, Reply)>) -> Reply {
+    let pairs = found.into_iter().map(|(k, e)| (Reply::Bulk(k), e));
     if resp >= 3 {
         Reply::Map(pairs.collect())
     } else {
@@ -532,20 +531,18 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for (key, (from, inclusive)) in keys.iter().zip(&after) {
         let start = if *inclusive { Some(*from) } else { from.next() };
         let Some(start) = start else { continue };
-        let entries = with_stream(ctx, key, Vec::new(), |s| {
-            s.range(start, StreamId::MAX, limit, false)
+        let entries = with_stream(ctx, key, None, |s| {
+            let mut out = bytes::BytesMut::new();
+            let n = s.encode_range(start, StreamId::MAX, limit, false, &mut out);
+            (n > 0).then(|| Reply::Encoded(out.freeze()))
         });
         match entries {
-            Ok(e) if e.is_empty() => {}
-            Ok(e) => found.push((key.clone(), e)),
+            Ok(None) => {}
+            Ok(Some(e)) => found.push((key.clone(), e)),
             Err(err) => return err,
         }
     }
     if !found.is_empty() {
-        let found = found
-            .into_iter()
-            .map(|(k, e)| (k, e.into_iter().map(entry_reply).collect()))
-            .collect();
         return streams_reply(ctx.session.resp, found);
     }
     let Some(ms) = block else {
@@ -635,12 +632,9 @@ fn range_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) -> Reply {
             return Some(Reply::NullArray);
         }
         let limit = (count > 0).then_some(count as usize);
-        Some(Reply::Array(
-            s.range(start, end, limit, rev)
-                .into_iter()
-                .map(entry_reply)
-                .collect(),
-        ))
+        let mut out = bytes::BytesMut::new();
+        s.encode_range(start, end, limit, rev, &mut out);
+        Some(Reply::Encoded(out.freeze()))
     });
     match result {
         Ok(Some(r)) => r,

@@ -289,7 +289,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut claim = opts.claim;
     // When to look again for entries that become claimable while blocked.
     let mut claimable_at: Option<u64> = None;
-    let mut results: Vec<(Bytes, Vec<Reply>)> = Vec::new();
+    let mut results: Vec<(Bytes, Reply)> = Vec::new();
     for (key, want) in keys.iter().zip(&wanted) {
         // Redis 8.4: a history read turns CLAIM off for it and every stream after it.
         if want.is_some() {
@@ -315,9 +315,9 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         });
         match served {
             Err(e) => return e,
-            Ok(Some(entries)) => {
+            Ok(Some((entries, n))) => {
                 // History reads always report the stream, new reads only when they found data.
-                if want.is_some() || !entries.is_empty() {
+                if want.is_some() || n > 0 {
                     results.push((key.clone(), entries));
                 }
             }
@@ -369,8 +369,13 @@ fn claimed_reply(entry: Reply, idle: u64, count: u64) -> Reply {
 
 /// Serve one stream for a group read: new entries (`want` = None, i.e. `>`), after the
 /// pending entries idle for CLAIM's min-idle-time if it is given; or the consumer's own
-/// pending entries after `want` (history; deleted entries come back as nil).
-fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<Vec<Reply>> {
+/// pending entries after `want` (history; deleted entries come back as nil). Returns the
+/// entries array and how many entries it holds; `None` without the group.
+fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<(Reply, usize)> {
+    let entries = |v: Vec<Reply>| {
+        let n = v.len();
+        (Reply::Array(v), n)
+    };
     let (group, consumer, now) = (r.group, r.consumer, r.now);
     let after = s.groups.get(group)?.last_id;
     match want {
@@ -381,27 +386,37 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<V
             }
             let left = r.limit.map(|l| l - out.len().min(l));
             if left == Some(0) {
-                return Some(out);
+                return Some(entries(out));
             }
             let Some(start) = after.next() else {
-                return Some(out);
+                return Some(entries(out));
             };
-            let entries = s.range(start, StreamId::MAX, left, false);
+            let ids = s.range_ids(start, StreamId::MAX, left);
             // Redis's entries_read bookkeeping, entry by entry, each step from the last.
             let mut counter = s.groups.get(group)?.entries_read;
-            let mut read = Vec::with_capacity(entries.len());
-            for e in &entries {
+            let mut read = Vec::with_capacity(ids.len());
+            for id in &ids {
                 counter = match counter {
-                    Some(n) if !s.has_tombstones_from(e.id) => Some(n + 1),
-                    _ if s.entries_added > 0 => s.entries_read_at(e.id),
+                    Some(n) if !s.has_tombstones_from(*id) => Some(n + 1),
+                    _ if s.entries_added > 0 => s.entries_read_at(*id),
                     other => other,
                 };
-                read.push((e.id, counter));
+                read.push((*id, counter));
             }
-            if entries.is_empty() {
+            if ids.is_empty() {
                 // Redis 7.0 creates the consumer only when a `>` read serves something.
-                return Some(out);
+                return Some(entries(out));
             }
+            // Plain reads are encoded straight from the chunks, in one piece.
+            let reply = if r.claim.is_some() {
+                let new = s.range(start, StreamId::MAX, left, false);
+                out.extend(new.into_iter().map(|e| claimed_reply(entry_reply(e), 0, 0)));
+                entries(out)
+            } else {
+                let mut wire = bytes::BytesMut::new();
+                let n = s.encode_range(start, StreamId::MAX, left, false, &mut wire);
+                (Reply::Encoded(wire.freeze()), n)
+            };
             let g = s.groups.get_mut(group)?;
             let (c, _) = g.consumer(consumer, now);
             c.active_time = Some(now);
@@ -412,13 +427,7 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<V
                     g.deliver_new(id, consumer, now);
                 }
             }
-            let new = entries.into_iter().map(entry_reply);
-            if r.claim.is_some() {
-                out.extend(new.map(|e| claimed_reply(e, 0, 0)));
-            } else {
-                out.extend(new);
-            }
-            Some(out)
+            Some(reply)
         }
         Some(from) => {
             let ids: Vec<StreamId> = {
@@ -445,7 +454,7 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<V
                     None => Reply::Array(vec![Reply::Bulk(id.to_bytes()), Reply::NullArray]),
                 });
             }
-            Some(out)
+            Some(entries(out))
         }
     }
 }

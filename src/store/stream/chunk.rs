@@ -331,6 +331,66 @@ impl Chunk {
         }
     }
 
+    /// `entries_in`, encoded straight into `out` as RESP entries (`[id, [field, value, …]]`)
+    /// without decoding them first. Returns how many were written.
+    pub fn encode_entries_in(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        rev: bool,
+        limit: usize,
+        out: &mut bytes::BytesMut,
+    ) -> usize {
+        let live = self
+            .raws()
+            .filter(|r| r.flags & DELETED == 0 && r.id >= start && r.id <= end);
+        if rev {
+            let raws: Vec<Raw> = live.collect();
+            let n = raws.len().min(limit);
+            for r in raws.iter().rev().take(limit) {
+                self.encode(r, out);
+            }
+            n
+        } else {
+            let mut n = 0;
+            for r in live.take(limit) {
+                self.encode(&r, out);
+                n += 1;
+            }
+            n
+        }
+    }
+
+    fn encode(&self, raw: &Raw, out: &mut bytes::BytesMut) {
+        use crate::reply::{array_header, put_bulk};
+        array_header(out, 2);
+        // "<ms>-<seq>": at most 20 + 1 + 20 bytes.
+        let (mut ms, mut seq) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (ms, seq) = (
+            ms.format(raw.id.ms).as_bytes(),
+            seq.format(raw.id.seq).as_bytes(),
+        );
+        let mut text = [0u8; 41];
+        text[..ms.len()].copy_from_slice(ms);
+        text[ms.len()] = b'-';
+        text[ms.len() + 1..ms.len() + 1 + seq.len()].copy_from_slice(seq);
+        put_bulk(out, &text[..ms.len() + 1 + seq.len()]);
+        let mut pos = raw.body;
+        if raw.flags & SAME_FIELDS != 0 {
+            array_header(out, self.master_fields.len() * 2);
+            for f in &self.master_fields {
+                put_bulk(out, f);
+                put_bulk(out, get_bytes(&self.data, &mut pos));
+            }
+        } else {
+            let n = get_varint(&self.data, &mut pos) as usize;
+            array_header(out, n * 2);
+            for _ in 0..n * 2 {
+                put_bulk(out, get_bytes(&self.data, &mut pos));
+            }
+        }
+    }
+
     /// Mark `id` deleted; true if it was live here.
     pub fn delete(&mut self, id: StreamId) -> bool {
         let found = self

@@ -160,6 +160,73 @@ impl Stream {
         out
     }
 
+    /// The IDs `range` would return (ascending), without decoding the entries.
+    pub fn range_ids(&self, start: StreamId, end: StreamId, count: Option<usize>) -> Vec<StreamId> {
+        let mut out = Vec::new();
+        if start > end {
+            return out;
+        }
+        let limit = count.unwrap_or(usize::MAX);
+        let from = self
+            .chunks
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(k, _)| *k);
+        for (_, c) in self.chunks.range(from..=end) {
+            for id in c.ids().filter(|id| *id >= start && *id <= end) {
+                if out.len() >= limit {
+                    return out;
+                }
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    /// `range`, encoded straight into `out` as the RESP array XRANGE replies with (one copy
+    /// from the chunks, no per-field allocations). Returns how many entries it holds.
+    pub fn encode_range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        count: Option<usize>,
+        rev: bool,
+        out: &mut bytes::BytesMut,
+    ) -> usize {
+        let mut body = bytes::BytesMut::new();
+        let mut n = 0;
+        if start <= end {
+            let limit = count.unwrap_or(usize::MAX);
+            let from = self
+                .chunks
+                .range(..=start)
+                .next_back()
+                .map_or(start, |(k, _)| *k);
+            let chunks = self.chunks.range(from..=end);
+            let mut each = |c: &Chunk| {
+                n += c.encode_entries_in(start, end, rev, limit - n, &mut body);
+                n < limit
+            };
+            if rev {
+                for (_, c) in chunks.rev() {
+                    if !each(c) {
+                        break;
+                    }
+                }
+            } else {
+                for (_, c) in chunks {
+                    if !each(c) {
+                        break;
+                    }
+                }
+            }
+        }
+        out.reserve(body.len() + 16);
+        crate::reply::array_header(out, n);
+        out.extend_from_slice(&body);
+        n
+    }
+
     /// Whether a deleted entry may lie at or after `start` (Redis's streamRangeHasTombstones
     /// with an open end), which makes a group's entries-read counter unknowable.
     pub fn has_tombstones_from(&self, start: StreamId) -> bool {
