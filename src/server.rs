@@ -317,6 +317,7 @@ async fn active_expire(shared: Arc<Shared>) {
             _ = tick.tick() => {}
             _ = shutdown.changed() => break,
         }
+        shared.keyspace.tick_lru_clock();
         while shared.keyspace.active_expire(200) {
             tokio::task::yield_now().await;
         }

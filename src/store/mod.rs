@@ -68,6 +68,9 @@ pub struct Keyspace {
     blocking: Arc<blocking::BlockingRegistry>,
     /// Keys deleted by expiry, lazily or actively (INFO stats expired_keys).
     pub expired_keys: AtomicU64,
+    /// Seconds clock for access stamps (OBJECT IDLETIME), refreshed by the active-expiry
+    /// task ten times a second — Redis's LRU clock, so no lookup reads the clock for it.
+    lru_clock: std::sync::atomic::AtomicU32,
 }
 
 /// One page of a SCAN.
@@ -133,7 +136,14 @@ impl Keyspace {
             hasher: RandomState::new(),
             blocking,
             expired_keys: AtomicU64::new(0),
+            lru_clock: std::sync::atomic::AtomicU32::new((now_ms() / 1000) as u32),
         }
+    }
+
+    /// Refresh the access-stamp clock (called by the active-expiry task).
+    pub fn tick_lru_clock(&self) {
+        self.lru_clock
+            .store((now_ms() / 1000) as u32, Ordering::Relaxed);
     }
 
     pub fn databases(&self) -> usize {
@@ -144,12 +154,13 @@ impl Keyspace {
         (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
+    /// Lock a shard; `now` 0 lets the shard read the clock if (and when) it needs it.
     fn lock_at(&self, db: usize, shard: usize, now: u64, touch: bool) -> Locked<'_> {
         let mut guard = self.dbs[db].shards[shard]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         guard.now = now;
-        guard.clock = (now / 1000) as u32;
+        guard.clock = self.lru_clock.load(Ordering::Relaxed);
         guard.touch = touch;
         Locked {
             guard: Some(guard),
@@ -159,7 +170,7 @@ impl Keyspace {
     }
 
     fn lock(&self, db: usize, shard: usize) -> Locked<'_> {
-        self.lock_at(db, shard, now_ms(), true)
+        self.lock_at(db, shard, 0, true)
     }
 
     /// Run `f` with the shard holding `key` locked; lookups count as accesses.
@@ -176,7 +187,7 @@ impl Keyspace {
         f: impl FnOnce(&mut Shard) -> R,
     ) -> R {
         let shard = self.shard_of(key);
-        let mut locked = self.lock_at(db, shard, now_ms(), touch);
+        let mut locked = self.lock_at(db, shard, 0, touch);
         f(&mut locked)
     }
 
@@ -201,9 +212,8 @@ impl Keyspace {
     /// are locked, lower index first, so concurrent renames cannot deadlock.
     pub fn rename(&self, db: usize, from: &[u8], to: &[u8], nx: bool) -> Option<bool> {
         let (a, b) = (self.shard_of(from), self.shard_of(to));
-        let now = now_ms();
-        let mut first = self.lock_at(db, a.min(b), now, true);
-        let mut second = (a != b).then(|| self.lock_at(db, a.max(b), now, true));
+        let mut first = self.lock_at(db, a.min(b), 0, true);
+        let mut second = (a != b).then(|| self.lock_at(db, a.max(b), 0, true));
         let (src, dst): (&mut Shard, &mut Shard) = match second.as_mut() {
             None => {
                 if !first.contains_key(from) {
@@ -279,7 +289,7 @@ impl Keyspace {
         let all = pattern == b"*";
         let mut out = Vec::new();
         for s in 0..SHARDS {
-            let shard = self.lock(db, s);
+            let mut shard = self.lock(db, s);
             out.extend(
                 shard
                     .iter_live()
@@ -307,7 +317,7 @@ impl Keyspace {
         let mut keys: Vec<(u64, Bytes, &'static str)> = Vec::new();
         let mut next = 0;
         while shard < SHARDS {
-            let map = self.lock(db, shard);
+            let mut map = self.lock(db, shard);
             let mut candidates: Vec<(u64, Bytes, &'static str)> = map
                 .iter_live()
                 .map(|(k, v)| (scan_hash(k), k.clone(), v.type_name()))

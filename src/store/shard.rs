@@ -8,8 +8,10 @@
 //! (blocked readers re-check them; the append-only file will log them as deletions).
 //!
 //! Invariants: a key is in `deadlines` exactly when its slot has a deadline, with the same
-//! time; `ttl_sum` is the sum of those deadlines; `now` and `clock` are set each time the shard
-//! is locked, so one command sees one time.
+//! time; `ttl_sum` is the sum of those deadlines. The time a lock judges expiry by is read
+//! from the clock at most once per lock, and only if the shard has deadlines (reading the
+//! clock is a measurable part of an XADD); `clock`, the access stamp, is the keyspace's
+//! coarse seconds clock, as Redis's LRU clock is.
 
 use super::Value;
 use bytes::Bytes;
@@ -36,7 +38,7 @@ pub struct Shard {
     map: HashMap<Bytes, Slot>,
     deadlines: BTreeSet<(u64, Bytes)>,
     ttl_sum: u128,
-    /// The command's time (unix ms), set when the shard is locked.
+    /// The command's time (unix ms) once read; 0 until a lock needs it.
     pub(super) now: u64,
     /// The LRU clock (seconds) at lock time.
     pub(super) clock: u32,
@@ -47,6 +49,15 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// The time this lock judges expiry by, read once.
+    pub fn now(&mut self) -> u64 {
+        if self.now == 0 {
+            self.now = super::now_ms();
+        }
+        self.now
+    }
+
+    /// Whether `slot` is past its deadline at `self.now` (which the caller has read).
     fn is_expired(&self, slot: &Slot) -> bool {
         slot.expire_at != 0 && self.now > slot.expire_at
     }
@@ -56,6 +67,7 @@ impl Shard {
         if self.deadlines.is_empty() {
             return;
         }
+        self.now();
         if self.map.get(key).is_some_and(|s| self.is_expired(s)) {
             if let Some((k, slot)) = self.map.remove_entry(key) {
                 self.forget_deadline(&k, slot.expire_at);
@@ -204,16 +216,24 @@ impl Shard {
     }
 
     /// Live keys with their values (KEYS, SCAN): expired keys are skipped, not deleted.
-    pub fn iter_live(&self) -> impl Iterator<Item = (&Bytes, &Value)> + '_ {
-        self.map
+    pub fn iter_live(&mut self) -> impl Iterator<Item = (&Bytes, &Value)> + '_ {
+        if !self.deadlines.is_empty() {
+            self.now();
+        }
+        let this = &*self;
+        this.map
             .iter()
-            .filter(|(_, s)| !self.is_expired(s))
+            .filter(|(_, s)| !this.is_expired(s))
             .map(|(k, s)| (k, &s.value))
     }
 
     /// The active expiry step: delete up to `max` keys whose deadline has passed, earliest
     /// first. Returns how many were deleted; fewer than `max` means none are left.
     pub fn expire_cycle(&mut self, max: usize) -> usize {
+        if self.deadlines.is_empty() {
+            return 0;
+        }
+        self.now();
         let mut n = 0;
         while n < max {
             let Some(first) = self.deadlines.first() else {
