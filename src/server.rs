@@ -94,6 +94,8 @@ pub struct Shared {
     pub timeout: AtomicU64,
     pub stream_node_max_entries: AtomicU64,
     pub stream_node_max_bytes: AtomicU64,
+    pub stream_idmp_duration: AtomicU64,
+    pub stream_idmp_maxsize: AtomicU64,
     pub clients: ClientRegistry,
     pub pubsub: PubSub,
     pub keyspace: Keyspace,
@@ -119,6 +121,8 @@ impl Shared {
             timeout: AtomicU64::new(0),
             stream_node_max_entries: AtomicU64::new(0),
             stream_node_max_bytes: AtomicU64::new(0),
+            stream_idmp_duration: AtomicU64::new(0),
+            stream_idmp_maxsize: AtomicU64::new(0),
             clients: ClientRegistry::default(),
             pubsub: PubSub::default(),
             keyspace: Keyspace::new(config.databases as usize, blocking.clone()),
@@ -160,6 +164,10 @@ impl Shared {
             .store(c.stream_node_max_entries, Ordering::Relaxed);
         self.stream_node_max_bytes
             .store(c.stream_node_max_bytes, Ordering::Relaxed);
+        self.stream_idmp_duration
+            .store(c.stream_idmp_duration, Ordering::Relaxed);
+        self.stream_idmp_maxsize
+            .store(c.stream_idmp_maxsize, Ordering::Relaxed);
         if let Some(hook) = self.log_hook.get() {
             if let Err(e) = hook(&c.loglevel) {
                 tracing::warn!("cannot change the log level: {e}");
@@ -177,6 +185,14 @@ impl Shared {
             max_entries: self.stream_node_max_entries.load(Ordering::Relaxed),
             max_bytes: self.stream_node_max_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// The idempotency limits a new stream starts with (stream-idmp-duration/-maxsize).
+    pub fn idmp_limits(&self) -> (u64, u64) {
+        (
+            self.stream_idmp_duration.load(Ordering::Relaxed),
+            self.stream_idmp_maxsize.load(Ordering::Relaxed),
+        )
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
@@ -307,8 +323,9 @@ async fn sample_rates(shared: Arc<Shared>) {
 
 /// Active expiry: ten times a second (Redis's default hz), delete keys whose deadline has
 /// passed even if nobody looks them up. A pass takes at most 200 keys from each shard and
-/// runs again at once (after yielding) while some shard had more, so a mass expiry neither
-/// stalls other clients nor lingers.
+/// runs again (after yielding to clients) while some shard had more, for at most 25 ms of
+/// each 100 ms tick — Redis's 25% budget — so a mass expiry neither stalls clients nor
+/// takes a core.
 async fn active_expire(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown_signal();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -318,7 +335,8 @@ async fn active_expire(shared: Arc<Shared>) {
             _ = shutdown.changed() => break,
         }
         shared.keyspace.tick_lru_clock();
-        while shared.keyspace.active_expire(200) {
+        let started = Instant::now();
+        while shared.keyspace.active_expire(200) && started.elapsed() < Duration::from_millis(25) {
             tokio::task::yield_now().await;
         }
     }

@@ -721,6 +721,14 @@ async fn xnack_releases_entries_for_the_next_consumer() {
         .cmd(&["XAUTOCLAIM", "s", "g", "carol", "3600000", "0", "JUSTID"])
         .await;
     assert_eq!(auto.items()[1].items().len(), 3);
+    // A FATAL count stays at its ceiling when the entry is claimed again (regression: it
+    // wrapped to a negative count).
+    c.cmd(&["XCLAIM", "s", "g", "dave", "0", "3-0"]).await;
+    let p = c
+        .cmd(&["XPENDING", "s", "g", "3-0", "3-0", "1"])
+        .await
+        .items();
+    assert_eq!(p[0].items()[3], Resp::Int(i64::MAX));
     for (args, err) in [
         (
             vec!["XNACK", "s", "nogroup", "FAIL", "IDS", "1", "1-0"],
@@ -804,6 +812,54 @@ async fn xnack_wakes_a_blocked_claim_reader() {
     assert!(w.read_timeout(Duration::from_millis(100)).await.is_none());
     c.cmd(&["XNACK", "s", "g", "FAIL", "IDS", "1", "1-0"]).await;
     let got = w.read().await;
+    assert_eq!(
+        got.items()[0].items()[1].items()[0].items()[0],
+        Resp::bulk("1-0")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_reader_blocked_on_an_empty_pel_still_finds_entries_pending_later() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    stream_with_group(&mut c, 1).await;
+    // The group has read 1-0 (acknowledged), so nothing is new and nothing is pending.
+    c.cmd(&["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">"])
+        .await;
+    c.cmd(&["XACK", "s", "g", "1-0"]).await;
+    let mut w = RawConn::connect(server.addr()).await;
+    w.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "bob",
+        "BLOCK",
+        "5000",
+        "CLAIM",
+        "100",
+        "STREAMS",
+        "s",
+        ">",
+    ])
+    .await;
+    for _ in 0..200 {
+        if c.cmd(&["INFO", "clients"])
+            .await
+            .text()
+            .contains("blocked_clients:1")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // XCLAIM FORCE makes 1-0 pending again without writing to the stream, so no key event
+    // wakes the reader: its own recheck (regression: none was scheduled) must find it.
+    c.cmd(&["XCLAIM", "s", "g", "alice", "0", "1-0", "FORCE", "JUSTID"])
+        .await;
+    let got = w
+        .read_timeout(Duration::from_secs(3))
+        .await
+        .expect("served before its timeout");
     assert_eq!(
         got.items()[0].items()[1].items()[0].items()[0],
         Resp::bulk("1-0")

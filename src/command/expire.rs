@@ -247,8 +247,9 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], unit: Unit, absolute: bool) -> Reply {
     };
     Reply::Integer(match unit {
         Unit::Millis => t,
-        // Both round to the nearest second, as Redis does.
-        Unit::Seconds => (t + 500) / 1000,
+        // Both round to the nearest second, as Redis does; in 128 bits, so a deadline near
+        // i64::MAX rounds up as Redis's reply shows instead of overflowing.
+        Unit::Seconds => ((t as i128 + 500) / 1000) as i64,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod stream;
+pub mod stream_claim;
 pub mod stream_group;
 pub mod stream_info;
 pub mod stream_refs;
@@ -227,6 +228,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     stream::COMMANDS,
     stream_group::COMMANDS,
+    stream_claim::COMMANDS,
     stream_info::COMMANDS,
     stream_refs::COMMANDS,
 ];

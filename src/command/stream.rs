@@ -304,10 +304,10 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .collect();
     let key = args[1].clone();
     let limits = ctx.shared.node_limits();
+    let (idmp_duration, idmp_maxsize) = ctx.shared.idmp_limits();
     let new_stream = || {
-        let c = ctx.shared.config();
         let mut s = Box::<Stream>::default();
-        s.idmp = Idmp::with_limits(c.stream_idmp_duration, c.stream_idmp_maxsize);
+        s.idmp = Idmp::with_limits(idmp_duration, idmp_maxsize);
         s
     };
     let now = now_ms();
@@ -331,7 +331,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             (pid, iid)
         });
         if let Some((pid, iid)) = &idmp {
-            stream.idmp.expire(now);
+            stream.idmp.expire_for(pid, now);
             if let Some(first) = stream.idmp.lookup(pid, iid) {
                 stream.idmp.iids_duplicates += 1;
                 duplicate = true;

@@ -1,4 +1,5 @@
-//! Consumer-group commands: XGROUP, XREADGROUP, XACK, XPENDING.
+//! Consumer-group commands: XGROUP, XREADGROUP (with Redis 8.4's CLAIM), XACK, XPENDING.
+//! XCLAIM and XAUTOCLAIM are in `stream_claim`.
 //!
 //! Check order and error texts follow t_stream.c (Redis 7.0). The group state lives in
 //! `store::stream::group`; these handlers parse, look up, and shape replies.
@@ -6,7 +7,7 @@
 use super::flags::*;
 use super::stream::{
     cstr, entry_reply, is_opt, now_ms, parse_end, parse_id, parse_ids, parse_read_opts,
-    parse_start, streams_reply, with_stream_mut,
+    parse_start, streams_reply, with_stream, with_stream_mut,
 };
 use super::{help_reply, parse_i64, CommandSpec, Ctx};
 use crate::error;
@@ -62,16 +63,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.")
         .usage("key group id ..."),
-    CommandSpec::new("xclaim", -6, WRITE | FAST, &["write", "stream", "fast"], xclaim)
-        .keys(1, 1, 1)
-        .doc("stream", "5.0.0", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.")
-        .complexity("O(log N) with N being the number of messages in the PEL of the consumer group.")
-        .usage("key group consumer min-idle-time:integer id ... [IDLE ms:integer] [TIME unix-time-milliseconds:unix-time] [RETRYCOUNT count:integer] [FORCE] [JUSTID] [LASTID lastid]"),
-    CommandSpec::new("xautoclaim", -6, WRITE | FAST, &["write", "stream", "fast"], xautoclaim)
-        .keys(1, 1, 1)
-        .doc("stream", "6.2.0", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.")
-        .complexity("O(1) if COUNT is small.")
-        .usage("key group consumer min-idle-time:integer start [COUNT count:integer] [JUSTID]"),
     CommandSpec::new("xpending", -3, READONLY, &["read", "stream", "slow"], xpending)
         .keys(1, 1, 1)
         .doc("stream", "5.0.0", "Returns the information and entries from a stream consumer group's pending entries list.")
@@ -287,8 +278,6 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = now_ms();
     let limit = (count > 0).then_some(count);
     let mut claim = opts.claim;
-    // When to look again for entries that become claimable while blocked.
-    let mut claimable_at: Option<u64> = None;
     let mut results: Vec<(Bytes, Reply)> = Vec::new();
     for (key, want) in keys.iter().zip(&wanted) {
         // Redis 8.4: a history read turns CLAIM off for it and every stream after it.
@@ -303,16 +292,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             claim,
             now,
         };
-        let served = with_stream_mut(ctx, key, None, |s| {
-            let entries = read_group(s, &read, *want);
-            if let (Some(min_idle), Some(g)) = (claim, s.groups.get(&group)) {
-                if let Some(t) = g.oldest_delivery(|id| s.contains(id)) {
-                    let at = t.saturating_add(min_idle);
-                    claimable_at = Some(claimable_at.map_or(at, |c| c.min(at)));
-                }
-            }
-            entries
-        });
+        let served = with_stream_mut(ctx, key, None, |s| read_group(s, &read, *want));
         match served {
             Err(e) => return e,
             Ok(Some((entries, n))) => {
@@ -332,8 +312,20 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms));
             ctx.session
                 .block_on(ctx.shared, keys.to_vec(), timeout, args.to_vec());
-            if let Some(at) = claimable_at {
-                // At least a millisecond ahead, so a recheck never spins.
+            if let Some(min_idle) = opts.claim {
+                // Look again when the oldest pending entry becomes idle enough (or, with
+                // nothing pending, min-idle-time from now, as Redis does); at least a
+                // millisecond ahead, so a recheck never spins.
+                let mut at = now.saturating_add(min_idle);
+                for key in keys {
+                    let oldest = with_stream(ctx, key, None, |s| {
+                        let g = s.groups.get(&group)?;
+                        g.oldest_delivery(|id| s.contains(id))
+                    });
+                    if let Ok(Some(t)) = oldest {
+                        at = at.min(t.saturating_add(min_idle));
+                    }
+                }
                 let wait = at.saturating_sub(now).max(1);
                 ctx.session
                     .recheck_at(std::time::Instant::now() + std::time::Duration::from_millis(wait));
@@ -464,25 +456,27 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<(
 /// stream entry was deleted are skipped (and stay pending). NOACK does not apply to them.
 fn claim_idle(s: &mut Stream, r: &GroupRead, min_idle: u64, out: &mut Vec<Reply>) -> Option<()> {
     let limit = r.limit.unwrap_or(usize::MAX);
-    // The delivery order as it is now: each claim moves an entry to its end.
-    let order: Vec<(StreamId, u64, bool)> = {
+    // The entries to claim, taken from the front of the delivery order before any claim
+    // moves one to its end: at most COUNT of them, up to the first one not idle enough.
+    let chosen: Vec<(StreamId, u64)> = {
         let g = s.groups.get(r.group)?;
-        g.by_delivery()
-            .filter_map(|id| {
-                g.pel()
-                    .get(&id)
-                    .map(|p| (id, p.delivery_time, p.is_nacked()))
-            })
-            .collect()
+        let mut chosen = Vec::new();
+        for id in g.by_delivery() {
+            if out.len() + chosen.len() >= limit {
+                break;
+            }
+            let Some(p) = g.pel().get(&id) else { continue };
+            let idle = r.now.saturating_sub(p.delivery_time);
+            if !p.is_nacked() && idle < min_idle {
+                break;
+            }
+            if s.contains(id) {
+                chosen.push((id, idle));
+            }
+        }
+        chosen
     };
-    for (id, delivered, nacked) in order {
-        if out.len() >= limit {
-            break;
-        }
-        let idle = r.now.saturating_sub(delivered);
-        if !nacked && idle < min_idle {
-            break;
-        }
+    for (id, idle) in chosen {
         let Some(entry) = s.range(id, id, Some(1), false).pop() else {
             continue;
         };
@@ -628,7 +622,8 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-fn nogroup_short(key: &[u8], group: &[u8]) -> Reply {
+/// `NOGROUP No such key '<key>' or consumer group '<group>'`.
+pub(super) fn nogroup_short(key: &[u8], group: &[u8]) -> Reply {
     nogroup_error(&[
         b"NOGROUP No such key '",
         key,
@@ -636,219 +631,4 @@ fn nogroup_short(key: &[u8], group: &[u8]) -> Reply {
         group,
         b"'",
     ])
-}
-
-/// Whether pending entry `id` has been idle for `min_idle` ms; a NACKed entry always has.
-fn idle_enough(g: &ConsumerGroup, id: StreamId, min_idle: u64, now: u64) -> bool {
-    match g.pel().get(&id) {
-        Some(p) if p.is_nacked() => true,
-        Some(p) => now.saturating_sub(p.delivery_time) >= min_idle,
-        None => false,
-    }
-}
-
-/// XCLAIM key group consumer min-idle-time id ... [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE]
-/// [JUSTID] [LASTID id]
-pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (key, group, consumer) = (&args[1], &args[2], &args[3]);
-    match with_stream_mut(ctx, key, false, |s| s.groups.contains_key(group)) {
-        Err(e) => return e,
-        Ok(false) => return nogroup_short(key, group),
-        Ok(true) => {}
-    }
-    let Some(min_idle) = parse_i64(&args[4]) else {
-        return Reply::error("ERR Invalid min-idle-time argument for XCLAIM");
-    };
-    let min_idle = min_idle.max(0) as u64;
-    let mut ids = Vec::new();
-    let mut j = 5;
-    while j < args.len() {
-        match parse_id(&args[j], 0, true, false) {
-            Ok((id, _)) => ids.push(id),
-            Err(_) => break,
-        }
-        j += 1;
-    }
-    let now = now_ms();
-    let (mut force, mut justid) = (false, false);
-    let mut delivery: Option<i64> = None;
-    let mut retry: Option<i64> = None;
-    let mut last_id = StreamId::MIN;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        let opt = &args[j];
-        let int_arg = |j: usize, what: &str| -> Result<i64, Reply> {
-            parse_i64(&args[j]).ok_or_else(|| {
-                Reply::Error(format!("ERR Invalid {what} option argument for XCLAIM").into())
-            })
-        };
-        if is_opt(opt, b"force") {
-            force = true;
-        } else if is_opt(opt, b"justid") {
-            justid = true;
-        } else if is_opt(opt, b"idle") && more > 0 {
-            j += 1;
-            match int_arg(j, "IDLE") {
-                Ok(ms) => delivery = Some(now as i64 - ms),
-                Err(e) => return e,
-            }
-        } else if is_opt(opt, b"time") && more > 0 {
-            j += 1;
-            match int_arg(j, "TIME") {
-                Ok(t) => delivery = Some(t),
-                Err(e) => return e,
-            }
-        } else if is_opt(opt, b"retrycount") && more > 0 {
-            j += 1;
-            match int_arg(j, "RETRYCOUNT") {
-                Ok(n) => retry = Some(n),
-                Err(e) => return e,
-            }
-        } else if is_opt(opt, b"lastid") && more > 0 {
-            j += 1;
-            match parse_id(&args[j], 0, true, false) {
-                Ok((id, _)) => last_id = id,
-                Err(e) => return e,
-            }
-        } else {
-            return error::with_arg("ERR Unrecognized XCLAIM option '", cstr(opt), "'");
-        }
-        j += 1;
-    }
-    // A bogus delivery time (negative or in the future) becomes now, as in Redis.
-    let delivery_time = match delivery {
-        Some(t) if t >= 0 && t <= now as i64 => t as u64,
-        _ => now,
-    };
-    let retry = retry.filter(|n| *n >= 0).map(|n| n as u64);
-    let reply = with_stream_mut(ctx, key, Reply::Array(vec![]), |s| {
-        let mut out = Vec::new();
-        for id in ids {
-            let exists = !s.range(id, id, Some(1), false).is_empty();
-            let Some(g) = s.groups.get_mut(group) else {
-                break;
-            };
-            if last_id > g.last_id {
-                g.last_id = last_id;
-            }
-            if !exists {
-                g.ack(id);
-                continue;
-            }
-            let fresh = match g.pel().get(&id) {
-                Some(_) => false,
-                None if !force => continue,
-                None => {
-                    // FORCE creates the pending entry (delivered once, owned by nobody yet).
-                    g.insert_unowned(id, now);
-                    true
-                }
-            };
-            if !fresh && min_idle > 0 && !idle_enough(g, id, min_idle, now) {
-                continue;
-            }
-            g.claim(id, consumer, delivery_time, retry, !justid, now);
-            if justid {
-                out.push(Reply::Bulk(id.to_bytes()));
-            } else if let Some(e) = s.range(id, id, Some(1), false).pop() {
-                out.push(entry_reply(e));
-            }
-        }
-        if let Some(g) = s.groups.get_mut(group) {
-            if last_id > g.last_id {
-                g.last_id = last_id;
-            }
-        }
-        Reply::Array(out)
-    });
-    reply.unwrap_or_else(|e| e)
-}
-
-/// XAUTOCLAIM key group consumer min-idle-time start [COUNT n] [JUSTID]
-pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (key, group, consumer) = (&args[1], &args[2], &args[3]);
-    let Some(min_idle) = parse_i64(&args[4]) else {
-        return Reply::error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
-    };
-    let min_idle = min_idle.max(0) as u64;
-    let start = match parse_start(&args[5]) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let mut count: i64 = 100;
-    let mut justid = false;
-    let mut j = 6;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        if is_opt(&args[j], b"count") && more > 0 {
-            match parse_i64(&args[j + 1]) {
-                Some(n) if (1..=i64::MAX / 16).contains(&n) => count = n,
-                _ => return Reply::error("ERR COUNT must be > 0"),
-            }
-            j += 1;
-        } else if is_opt(&args[j], b"justid") {
-            justid = true;
-        } else {
-            return Reply::error(error::SYNTAX);
-        }
-        j += 1;
-    }
-    let now = now_ms();
-    let result = with_stream_mut(ctx, key, None, |s| {
-        s.groups.get(group)?;
-        let mut attempts = count.saturating_mul(10);
-        let mut remaining = count;
-        let mut claimed = Vec::new();
-        let mut deleted = Vec::new();
-        // At most `attempts` entries are examined, plus one for the next cursor.
-        let candidates: Vec<StreamId> = s
-            .groups
-            .get(group)?
-            .pel()
-            .range(start..)
-            .take(
-                usize::try_from(attempts)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(1),
-            )
-            .map(|(id, _)| *id)
-            .collect();
-        let mut next_cursor = StreamId::MIN;
-        let mut iter = candidates.into_iter().peekable();
-        while attempts > 0 && remaining > 0 {
-            let Some(id) = iter.next() else { break };
-            attempts -= 1;
-            let exists = !s.range(id, id, Some(1), false).is_empty();
-            let g = s.groups.get_mut(group)?;
-            if !exists {
-                g.ack(id);
-                deleted.push(Reply::Bulk(id.to_bytes()));
-                remaining -= 1;
-                continue;
-            }
-            if min_idle > 0 && !idle_enough(g, id, min_idle, now) {
-                continue;
-            }
-            g.claim(id, consumer, now, None, !justid, now);
-            remaining -= 1;
-            if justid {
-                claimed.push(Reply::Bulk(id.to_bytes()));
-            } else if let Some(e) = s.range(id, id, Some(1), false).pop() {
-                claimed.push(entry_reply(e));
-            }
-        }
-        if let Some(id) = iter.next() {
-            next_cursor = id;
-        }
-        Some(Reply::Array(vec![
-            Reply::Bulk(next_cursor.to_bytes()),
-            Reply::Array(claimed),
-            Reply::Array(deleted),
-        ]))
-    });
-    match result {
-        Err(e) => e,
-        Ok(Some(r)) => r,
-        Ok(None) => nogroup_short(key, group),
-    }
 }

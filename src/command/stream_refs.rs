@@ -9,6 +9,7 @@
 
 use super::flags::*;
 use super::stream::{is_opt, parse_ids, parse_policy, with_stream, with_stream_mut};
+use super::stream_group::nogroup_short as nogroup;
 use super::{parse_i64, CommandSpec, Ctx};
 use crate::error;
 use crate::reply::Reply;
@@ -172,20 +173,7 @@ fn xnack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, group) = (&args[1], &args[2]);
     match with_stream(ctx, key, false, |s| s.groups.contains_key(group)) {
         Err(e) => return e,
-        Ok(false) => {
-            return error::with_arg(
-                "",
-                &[
-                    b"NOGROUP No such key '".as_slice(),
-                    key,
-                    b"' or consumer group '",
-                    group,
-                    b"'",
-                ]
-                .concat(),
-                "",
-            )
-        }
+        Ok(false) => return nogroup(key, group),
         Ok(true) => {}
     }
     let mode = if is_opt(&args[3], b"silent") {
@@ -236,22 +224,23 @@ fn xnack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ids) => ids,
         Err(e) => return e,
     };
-    let nacked = with_stream_mut(ctx, key, 0, |s| {
+    let nacked = with_stream_mut(ctx, key, None, |s| {
+        s.groups.get(group)?;
         let mut n = 0;
         for id in &ids {
             // FORCE adds an entry that is not pending, if it is still in the stream.
             let create = force && s.contains(*id);
-            let Some(g) = s.groups.get_mut(group) else {
-                break;
-            };
+            let g = s.groups.get_mut(group)?;
             if g.nack(*id, mode, retrycount, create) {
                 n += 1;
             }
         }
-        n
+        Some(n)
     });
     match nacked {
-        Ok(n) => {
+        // The group went away between the checks (another thread's XGROUP DESTROY).
+        Ok(None) => nogroup(key, group),
+        Ok(Some(n)) => {
             if n > 0 {
                 // Readers blocked in XREADGROUP … CLAIM can take them now.
                 ctx.shared.blocking.signal(ctx.session.db, key);
@@ -327,10 +316,12 @@ fn xcfgset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if duration.is_none() && maxsize.is_none() {
         return Reply::error("ERR At least one parameter must be specified");
     }
-    match with_stream_mut(ctx, key, (), |s| {
+    match with_stream_mut(ctx, key, false, |s| {
         s.idmp.configure(duration, maxsize);
+        true
     }) {
-        Ok(()) => Reply::ok(),
+        Ok(true) => Reply::ok(),
+        Ok(false) => Reply::error(error::NO_SUCH_KEY),
         Err(e) => e,
     }
 }

@@ -155,8 +155,10 @@ enum Event {
     BlockTimeout,
 }
 
-/// A blocked client was woken (or its timeout fired): serve it if it can be served now.
-fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool) {
+/// A blocked client was woken (or its timer fired): serve it if it can be served now.
+/// `signalled`: a key it waits on changed, and if it still cannot be served the next waiter
+/// gets the turn; a recheck (its own timer) wakes nobody else.
+fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool, signalled: bool) {
     let Some(blocked) = &session.blocked else {
         return;
     };
@@ -170,7 +172,7 @@ fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool) 
             let reply = command::dispatch(&mut Ctx { shared, session }, &retry);
             if matches!(reply, Reply::None) {
                 // Still waiting: let the next waiter look.
-                if let Some(b) = &session.blocked {
+                if let (Some(b), true) = (&session.blocked, signalled) {
                     shared.blocking.pass_on(b.db, &b.keys, session.handle.id);
                 }
                 return;
@@ -317,7 +319,7 @@ where
                 wake.set(handle.output.wake.notified());
                 if session.blocked.is_some() {
                     // Served at once, in the order the key's waiters were woken (FIFO).
-                    resume_blocked(&shared, &mut session, false);
+                    resume_blocked(&shared, &mut session, false, true);
                     if session.blocked.is_none() && !rbuf.is_empty() {
                         process_input(&shared, &mut session, &mut parser, &mut rbuf);
                     }
@@ -337,7 +339,7 @@ where
                     b.recheck = None;
                 }
                 block_deadline = None;
-                resume_blocked(&shared, &mut session, timed_out);
+                resume_blocked(&shared, &mut session, timed_out, false);
                 if !rbuf.is_empty() {
                     process_input(&shared, &mut session, &mut parser, &mut rbuf);
                 }

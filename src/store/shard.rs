@@ -198,7 +198,7 @@ impl Shard {
     pub fn idle_seconds(&mut self, key: &[u8]) -> Option<u64> {
         let clock = self.clock;
         self.slot_mut(key, false)
-            .map(|s| clock.wrapping_sub(s.access) as u64)
+            .map(|s| clock.saturating_sub(s.access) as u64)
     }
 
     /// Keys stored, counting expired keys not yet deleted (Redis's DBSIZE does the same).

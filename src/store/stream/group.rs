@@ -70,6 +70,11 @@ pub struct ConsumerGroup {
     pub consumers: BTreeMap<Bytes, Consumer>,
 }
 
+/// One more delivery, stopping at Redis's LLONG_MAX (where XNACK FATAL puts a count).
+fn bump(count: u64) -> u64 {
+    count.saturating_add(1).min(i64::MAX as u64)
+}
+
 impl ConsumerGroup {
     pub fn new(last_id: StreamId, entries_read: Option<u64>) -> Self {
         ConsumerGroup {
@@ -99,9 +104,7 @@ impl ConsumerGroup {
 
     /// Insert or replace the pending entry `id`, keeping the indexes in step.
     fn put(&mut self, id: StreamId, p: PendingEntry) {
-        if let Some(old) = self.take(id) {
-            drop(old);
-        }
+        self.take(id);
         if p.is_nacked() {
             self.nacked += 1;
         }
@@ -144,33 +147,33 @@ impl ConsumerGroup {
     pub fn redeliver(&mut self, id: StreamId, now: u64) {
         if let Some(mut p) = self.take(id) {
             p.delivery_time = now;
-            p.delivery_count = p.delivery_count.saturating_add(1);
+            p.delivery_count = bump(p.delivery_count);
             self.put(id, p);
         }
     }
 
     /// Move pending entry `id` to `consumer` (creating the consumer), as XCLAIM, XAUTOCLAIM
-    /// and XREADGROUP … CLAIM do: `count` replaces the delivery count, otherwise `bump` adds
-    /// one. Returns the delivery count it had before, if `id` was pending.
+    /// and XREADGROUP … CLAIM do: `count` replaces the delivery count, otherwise `add_one`
+    /// adds one. Returns the delivery count it had before, if `id` was pending.
     pub fn claim(
         &mut self,
         id: StreamId,
         consumer: &Bytes,
         delivery_time: u64,
         count: Option<u64>,
-        bump: bool,
+        add_one: bool,
         now: u64,
     ) -> Option<u64> {
+        let mut p = self.take(id)?;
         let (c, _) = self.consumer(consumer, now);
         c.active_time = Some(now);
-        let mut p = self.take(id)?;
         let before = p.delivery_count;
         p.consumer = crate::store::owned(consumer);
         p.delivery_time = delivery_time;
         p.nack_seq = 0;
         match count {
             Some(n) => p.delivery_count = n,
-            None if bump => p.delivery_count = p.delivery_count.saturating_add(1),
+            None if add_one => p.delivery_count = bump(p.delivery_count),
             None => {}
         }
         self.put(id, p);

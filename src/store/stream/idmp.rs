@@ -2,10 +2,13 @@
 //! producer has used recently and the entry each one added, so a retried XADD is answered
 //! with the original entry's ID instead of appending a duplicate.
 //!
-//! Invariants: per producer, `order` holds the same (iid, entry ID) pairs as `ids`, oldest
-//! first; entries are appended in stream-ID order, so both eviction by size (`maxsize` per
-//! producer) and expiry (an entry's ID millisecond older than `duration` seconds) pop from
-//! the front. A producer with no IDs left is forgotten.
+//! Invariants: per producer, `order` holds the same (iid, entry ID) pairs as `ids`, in the
+//! order they were recorded (a FIFO, as Redis keeps it: XADD records in stream-ID order,
+//! XIDMPRECORD may record an older entry later). Eviction by size (`maxsize` per producer)
+//! and expiry (an entry's ID millisecond older than `duration` seconds) pop from the front.
+//! A producer with no IDs left is forgotten. An XADD expires its own producer exactly and
+//! sweeps all producers at most once a second, so neither the cost of an XADD nor the memory
+//! of producers that went quiet grows without bound.
 
 use super::id::StreamId;
 use bytes::Bytes;
@@ -31,7 +34,12 @@ pub struct Idmp {
     /// IDs ever recorded, and XADDs answered as duplicates (lifetime counters).
     pub iids_added: u64,
     pub iids_duplicates: u64,
+    /// When an XADD next sweeps every producer (unix ms).
+    next_sweep: u64,
 }
+
+/// How often an XADD sweeps all of a stream's producers for expired IDs.
+const SWEEP_EVERY_MS: u64 = 1000;
 
 impl Default for Idmp {
     fn default() -> Self {
@@ -41,6 +49,16 @@ impl Default for Idmp {
             producers: HashMap::new(),
             iids_added: 0,
             iids_duplicates: 0,
+            next_sweep: 0,
+        }
+    }
+}
+
+/// Pop `p`'s IDs whose entry is at or before `horizon` (unix ms).
+fn expire_producer(p: &mut Producer, horizon: u64) {
+    while p.order.front().is_some_and(|(_, id)| id.ms <= horizon) {
+        if let Some((iid, _)) = p.order.pop_front() {
+            p.ids.remove(&iid);
         }
     }
 }
@@ -74,17 +92,34 @@ impl Idmp {
         self.producers.values().map(|p| p.ids.len()).sum()
     }
 
-    /// Forget IDs whose entry is older than `duration` seconds at `now_ms`.
+    fn horizon(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.duration.saturating_mul(1000))
+    }
+
+    /// Forget every producer's IDs whose entry is older than `duration` seconds at `now_ms`.
     pub fn expire(&mut self, now_ms: u64) {
-        let horizon = now_ms.saturating_sub(self.duration.saturating_mul(1000));
+        let horizon = self.horizon(now_ms);
         self.producers.retain(|_, p| {
-            while p.order.front().is_some_and(|(_, id)| id.ms <= horizon) {
-                if let Some((iid, _)) = p.order.pop_front() {
-                    p.ids.remove(&iid);
-                }
-            }
+            expire_producer(p, horizon);
             !p.ids.is_empty()
         });
+        self.next_sweep = now_ms.saturating_add(SWEEP_EVERY_MS);
+    }
+
+    /// Before an XADD by `pid`: expire that producer's IDs exactly, and everyone's if a
+    /// sweep is due.
+    pub fn expire_for(&mut self, pid: &[u8], now_ms: u64) {
+        if now_ms >= self.next_sweep {
+            self.expire(now_ms);
+            return;
+        }
+        let horizon = self.horizon(now_ms);
+        if let Some(p) = self.producers.get_mut(pid) {
+            expire_producer(p, horizon);
+            if p.ids.is_empty() {
+                self.producers.remove(pid);
+            }
+        }
     }
 
     /// The entry a producer's idempotent ID already added, if it is remembered.

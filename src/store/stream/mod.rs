@@ -354,6 +354,10 @@ impl Stream {
             return self.trim_keepref(how, approx, limit);
         }
         let mut deleted = 0;
+        // With ACKED, an entry past the least-advanced group's last delivered ID is still to
+        // be read, and so is every entry after it: the walk can stop there (Redis walks on).
+        let unread_after = self.groups.values().map(|g| g.last_id).min();
+        let mut all_unread = false;
         let mut next = self.chunks.keys().next().copied();
         while let Some(key) = next {
             next = self
@@ -387,6 +391,10 @@ impl Stream {
                 if stop {
                     break;
                 }
+                if policy == RefPolicy::Acked && unread_after.is_some_and(|last| id > last) {
+                    all_unread = true;
+                    break;
+                }
                 if policy == RefPolicy::Acked && self.is_referenced(id) {
                     continue;
                 }
@@ -404,7 +412,7 @@ impl Stream {
             if self.chunks.get(&key).is_some_and(|c| c.live() == 0) {
                 self.chunks.remove(&key);
             }
-            if !eligible {
+            if !eligible || all_unread {
                 break;
             }
         }
