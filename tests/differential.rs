@@ -217,6 +217,17 @@ impl Runner {
         }
     }
 
+    /// Send one command line (redis-cli quoting) to both servers on the current client.
+    async fn send_both(&mut self, at: &str, line: &str) {
+        let args = relay::connection::codec::split_args(line.as_bytes())
+            .unwrap_or_else(|| panic!("{at}: bad quoting"));
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+        let wire = encode_command(&refs);
+        let p = self.pair().await;
+        p.relay.send_raw(&wire).await;
+        p.redis.send_raw(&wire).await;
+    }
+
     async fn run_line(&mut self, at: &str, line: &str) {
         let (mode, rest) = match line.split_once(' ') {
             Some((m, r)) if m.starts_with('@') => (&m[1..], r.trim()),
@@ -277,25 +288,13 @@ impl Runner {
                     .split_once(' ')
                     .unwrap_or_else(|| panic!("{at}: @newer-fields takes names and a command"));
                 let names: Vec<&str> = names.split(',').collect();
-                let args = relay::connection::codec::split_args(cmd.as_bytes())
-                    .unwrap_or_else(|| panic!("{at}: bad quoting"));
-                let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-                let wire = encode_command(&refs);
-                let p = self.pair().await;
-                p.relay.send_raw(&wire).await;
-                p.redis.send_raw(&wire).await;
+                self.send_both(at, cmd).await;
                 let (a, b) = self.read_both().await;
                 let a = a.map(|r| without_fields(&r, &names));
                 self.compare(at, "shape", a, b);
             }
             "exact" | "sorted" | "shape" | "ignore" | "noreply" => {
-                let args = relay::connection::codec::split_args(rest.as_bytes())
-                    .unwrap_or_else(|| panic!("{at}: bad quoting"));
-                let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-                let wire = encode_command(&refs);
-                let p = self.pair().await;
-                p.relay.send_raw(&wire).await;
-                p.redis.send_raw(&wire).await;
+                self.send_both(at, rest).await;
                 if mode != "noreply" {
                     let (a, b) = self.read_both().await;
                     self.compare(at, mode, a, b);

@@ -88,17 +88,7 @@ async fn a_blocked_group_reader_hears_that_its_stream_expired() {
         ">",
     ])
     .await;
-    eventually(
-        async || {
-            admin
-                .cmd(&["INFO", "clients"])
-                .await
-                .text()
-                .contains("blocked_clients:1")
-        },
-        "the reader blocks",
-    )
-    .await;
+    common::wait_blocked(&mut admin, 1).await;
     // Nobody touches the key: the active cycle deletes it and wakes the reader.
     assert_eq!(admin.cmd(&["PEXPIRE", "q", "50"]).await, Resp::Int(1));
     assert_eq!(

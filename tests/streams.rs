@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{RawConn, Resp};
+use common::{wait_blocked, RawConn, Resp};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,17 +193,7 @@ async fn a_reader_that_disconnects_while_blocked_is_forgotten() {
         let mut r = RawConn::connect(server.addr()).await;
         r.send(&["XREAD", "BLOCK", "0", "STREAMS", "gone", "$"])
             .await;
-        for _ in 0..100 {
-            if admin
-                .cmd(&["INFO", "clients"])
-                .await
-                .text()
-                .contains("blocked_clients:1")
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_blocked(&mut admin, 1).await;
     }
     let mut cleaned = false;
     for _ in 0..100 {
@@ -231,17 +221,6 @@ async fn xread_plus_returns_the_last_entry() {
     let entries = reply.items()[0].items()[1].items();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].items()[0], Resp::bulk("2-0"));
-}
-
-async fn wait_blocked(admin: &mut RawConn, n: usize) {
-    let want = format!("blocked_clients:{n}");
-    for _ in 0..200 {
-        if admin.cmd(&["INFO", "clients"]).await.text().contains(&want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never reached {want}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

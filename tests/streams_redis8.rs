@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{render, RawConn, Resp};
+use common::{render, wait_blocked, RawConn, Resp};
 use std::time::Duration;
 
 /// Send a command and render its reply (`[:1, :-1]`, `"1-0"`, `-ERR …`).
@@ -799,16 +799,7 @@ async fn xnack_wakes_a_blocked_claim_reader() {
         ">",
     ])
     .await;
-    for _ in 0..200 {
-        if c.cmd(&["INFO", "clients"])
-            .await
-            .text()
-            .contains("blocked_clients:1")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_blocked(&mut c, 1).await;
     assert!(w.read_timeout(Duration::from_millis(100)).await.is_none());
     c.cmd(&["XNACK", "s", "g", "FAIL", "IDS", "1", "1-0"]).await;
     let got = w.read().await;
@@ -842,16 +833,7 @@ async fn a_claim_reader_blocked_on_an_empty_pel_still_finds_entries_pending_late
         ">",
     ])
     .await;
-    for _ in 0..200 {
-        if c.cmd(&["INFO", "clients"])
-            .await
-            .text()
-            .contains("blocked_clients:1")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_blocked(&mut c, 1).await;
     // XCLAIM FORCE makes 1-0 pending again without writing to the stream, so no key event
     // wakes the reader: its own recheck (regression: none was scheduled) must find it.
     c.cmd(&["XCLAIM", "s", "g", "alice", "0", "1-0", "FORCE", "JUSTID"])

@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::{encode_command, RawConn, Resp};
+use common::{encode_command, wait_blocked, RawConn, Resp};
 use std::collections::HashSet;
-use std::time::Duration;
-
-async fn wait_blocked(admin: &mut RawConn, n: usize) {
-    let want = format!("blocked_clients:{n}");
-    for _ in 0..1000 {
-        if admin.cmd(&["INFO", "clients"]).await.text().contains(&want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never reached {want}");
-}
 
 /// The IDs in an XREAD/XREADGROUP reply for one stream (RESP2).
 fn ids(reply: &Resp) -> Vec<String> {

@@ -107,21 +107,17 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// SETEX key seconds value: SET key value EX seconds.
 fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match deadline("ex", &args[2], "setex") {
-        Ok(at) => set_generic(
-            ctx,
-            &args[1],
-            &args[3],
-            (false, false, false),
-            SetTtl::At(at),
-        ),
-        Err(e) => e,
-    }
+    set_with_deadline(ctx, args, "ex", "setex")
 }
 
 /// PSETEX key milliseconds value: SET key value PX milliseconds.
 fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match deadline("px", &args[2], "psetex") {
+    set_with_deadline(ctx, args, "px", "psetex")
+}
+
+/// SETEX / PSETEX: `key time value`, the time in `unit` (`ex` or `px`).
+fn set_with_deadline(ctx: &mut Ctx, args: &[Bytes], unit: &str, command: &str) -> Reply {
+    match deadline(unit, &args[2], command) {
         Ok(at) => set_generic(
             ctx,
             &args[1],

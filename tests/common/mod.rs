@@ -23,6 +23,18 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> ServerHandle {
     Server::start(config).await.expect("server starts")
 }
 
+/// Wait until INFO reports `n` blocked clients (checked every 10 ms, for up to 10 s).
+pub async fn wait_blocked(conn: &mut RawConn, n: usize) {
+    let want = format!("blocked_clients:{n}");
+    for _ in 0..1000 {
+        if conn.cmd(&["INFO", "clients"]).await.text().contains(&want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never reached {want}");
+}
+
 /// A parsed reply, RESP3 types included.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resp {

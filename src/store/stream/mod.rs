@@ -115,6 +115,21 @@ impl Stream {
         self.entries_added += 1;
     }
 
+    /// The chunks that may hold IDs in `[start, end]` (`start <= end`): the one holding
+    /// `start` may begin before it.
+    fn chunks_covering(
+        &self,
+        start: StreamId,
+        end: StreamId,
+    ) -> std::collections::btree_map::Range<'_, StreamId, Chunk> {
+        let from = self
+            .chunks
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(k, _)| *k);
+        self.chunks.range(from..=end)
+    }
+
     /// Entries with IDs in `[start, end]`, at most `count`, ascending or (`rev`) descending.
     pub fn range(
         &self,
@@ -128,13 +143,7 @@ impl Stream {
             return out;
         }
         let limit = count.unwrap_or(usize::MAX);
-        // The chunk holding `start` may begin before it.
-        let from = self
-            .chunks
-            .range(..=start)
-            .next_back()
-            .map_or(start, |(k, _)| *k);
-        let chunks = self.chunks.range(from..=end);
+        let chunks = self.chunks_covering(start, end);
         let mut push_from = |c: &Chunk| {
             for e in c.entries_in(start, end, rev, limit - out.len()) {
                 if out.len() >= limit {
@@ -167,12 +176,7 @@ impl Stream {
             return out;
         }
         let limit = count.unwrap_or(usize::MAX);
-        let from = self
-            .chunks
-            .range(..=start)
-            .next_back()
-            .map_or(start, |(k, _)| *k);
-        for (_, c) in self.chunks.range(from..=end) {
+        for (_, c) in self.chunks_covering(start, end) {
             for id in c.ids().filter(|id| *id >= start && *id <= end) {
                 if out.len() >= limit {
                     return out;
@@ -197,12 +201,7 @@ impl Stream {
         let mut n = 0;
         if start <= end {
             let limit = count.unwrap_or(usize::MAX);
-            let from = self
-                .chunks
-                .range(..=start)
-                .next_back()
-                .map_or(start, |(k, _)| *k);
-            let chunks = self.chunks.range(from..=end);
+            let chunks = self.chunks_covering(start, end);
             let mut each = |c: &Chunk| {
                 n += c.encode_entries_in(start, end, rev, limit - n, &mut body);
                 n < limit
