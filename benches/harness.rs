@@ -54,7 +54,15 @@ fn start(name: &'static str) -> Target {
             .unwrap()
             .with_file_name("relay-server");
         Command::new(exe)
-            .args(["--port", &port.to_string(), "--loglevel", "warning"])
+            // Redis runs without persistence here; so does Relay.
+            .args([
+                "--port",
+                &port.to_string(),
+                "--loglevel",
+                "warning",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("relay-server beside relay-bench (cargo build --release)")

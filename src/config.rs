@@ -44,6 +44,14 @@ pub struct Config {
     pub stream_idmp_maxsize: u64,
     pub save: String,
     pub appendonly: bool,
+    pub dir: String,
+    pub appendfilename: String,
+    pub appenddirname: String,
+    pub appendfsync: String,
+    pub aof_load_truncated: bool,
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
+    pub no_appendfsync_on_rewrite: bool,
     pub maxmemory: u64,
     /// The file this configuration was read from (CONFIG REWRITE writes it back).
     pub config_file: Option<PathBuf>,
@@ -301,15 +309,112 @@ pub const OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         name: "appendonly",
-        default: "no",
+        default: "yes",
         mutable: true,
-        doc: "Append-only file persistence (not yet available: always no).",
+        doc: "Log every change to the append-only file in dir/appenddirname and replay it at start, so a restart loses nothing acknowledged (see appendfsync).",
         get: |c| yes_no(c.appendonly),
         set: |c, v| {
-            if parse_bool(v)? {
-                return Err("the append-only file is not available in this version".into());
+            c.appendonly = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "dir",
+        default: "./data",
+        mutable: true,
+        doc: "The working directory: the append-only file's directory is created in it.",
+        get: |c| c.dir.clone(),
+        set: |c, v| {
+            if v.is_empty() {
+                return Err("dir must not be empty".into());
             }
-            c.appendonly = false;
+            c.dir = v.to_string();
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "appendfilename",
+        default: "appendonly.aof",
+        mutable: false,
+        doc: "The prefix of the append-only files' names (the manifest, base and incremental files).",
+        get: |c| c.appendfilename.clone(),
+        set: |c, v| {
+            if v.is_empty() || v.contains('/') {
+                return Err("appendfilename can't be a path, just a filename".into());
+            }
+            c.appendfilename = v.to_string();
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "appenddirname",
+        default: "appendonlydir",
+        mutable: false,
+        doc: "The directory, inside dir, holding the append-only files.",
+        get: |c| c.appenddirname.clone(),
+        set: |c, v| {
+            if v.is_empty() || v.contains('/') {
+                return Err("appenddirname can't be a path, just a dirname".into());
+            }
+            c.appenddirname = v.to_string();
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "appendfsync",
+        default: "everysec",
+        mutable: true,
+        doc: "always: a write's reply waits until it is on disk (writes arriving together share one fsync); everysec: fsync once a second, at most about a second of writes lost; no: the kernel decides.",
+        get: |c| c.appendfsync.clone(),
+        set: |c, v| match crate::persist::Fsync::parse(v) {
+            Some(p) => {
+                c.appendfsync = p.name().to_string();
+                Ok(())
+            }
+            None => Err("argument(s) must be one of the following: always, everysec, no".into()),
+        },
+    },
+    OptionSpec {
+        name: "aof-load-truncated",
+        default: "yes",
+        mutable: true,
+        doc: "A crash mid-write leaves a torn last batch: yes truncates it at start (logged), no refuses to start. Damage anywhere else always refuses.",
+        get: |c| yes_no(c.aof_load_truncated),
+        set: |c, v| {
+            c.aof_load_truncated = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "auto-aof-rewrite-percentage",
+        default: "100",
+        mutable: true,
+        doc: "Compact the append-only file when it has grown by this percentage since the last compaction (0 = never automatically).",
+        get: |c| c.auto_aof_rewrite_percentage.to_string(),
+        set: |c, v| {
+            c.auto_aof_rewrite_percentage = parse_int(v, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "auto-aof-rewrite-min-size",
+        default: "64mb",
+        mutable: true,
+        doc: "No automatic compaction below this size.",
+        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+        set: |c, v| {
+            c.auto_aof_rewrite_min_size = parse_memory(v)?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "no-appendfsync-on-rewrite",
+        default: "no",
+        mutable: true,
+        doc: "yes: skip fsyncs while a compaction writes its base file (less latency, more risk).",
+        get: |c| yes_no(c.no_appendfsync_on_rewrite),
+        set: |c, v| {
+            c.no_appendfsync_on_rewrite = parse_bool(v)?;
             Ok(())
         },
     },
@@ -347,6 +452,14 @@ impl Default for Config {
             stream_idmp_maxsize: 0,
             save: String::new(),
             appendonly: false,
+            dir: String::new(),
+            appendfilename: String::new(),
+            appenddirname: String::new(),
+            appendfsync: String::new(),
+            aof_load_truncated: true,
+            auto_aof_rewrite_percentage: 0,
+            auto_aof_rewrite_min_size: 0,
+            no_appendfsync_on_rewrite: false,
             maxmemory: 0,
             config_file: None,
         };

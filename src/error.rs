@@ -24,6 +24,7 @@ pub const CLIENT_NAME_CHARS: &str =
 pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 
 /// Redis replaces CR and LF in error texts with spaces so the reply stays one protocol line.
 pub fn sanitize(text: &str) -> String {

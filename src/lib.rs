@@ -10,6 +10,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod persist;
 pub mod pubsub;
 pub mod reply;
 pub mod server;

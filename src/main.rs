@@ -16,6 +16,19 @@ fn cli() -> Command {
                 .short('c')
                 .value_name("FILE")
                 .help("TOML configuration file; command-line options override it"),
+        )
+        .arg(
+            Arg::new("check-aof")
+                .long("check-aof")
+                .value_name("FILE")
+                .help("Check an append-only file (a .aof file of the AOF directory) and exit: valid, torn at the end (repairable with --fix), or damaged"),
+        )
+        .arg(
+            Arg::new("fix")
+                .long("fix")
+                .action(ArgAction::SetTrue)
+                .requires("check-aof")
+                .help("With --check-aof: truncate a torn last write"),
         );
     // One flag per configuration option, generated from the same table as CONFIG GET/SET.
     for opt in OPTIONS {
@@ -31,8 +44,7 @@ fn cli() -> Command {
     cmd
 }
 
-fn load_config() -> Result<Config, String> {
-    let matches = cli().get_matches();
+fn load_config(matches: &clap::ArgMatches) -> Result<Config, String> {
     let mut config = Config::default();
     if let Some(path) = matches.get_one::<String>("config") {
         config.load_file(std::path::Path::new(path))?;
@@ -88,7 +100,13 @@ fn init_logging(config: &Config) -> Result<relay::server::LogHook, String> {
 }
 
 fn main() -> ExitCode {
-    let config = match load_config() {
+    let matches = cli().get_matches();
+    if let Some(file) = matches.get_one::<String>("check-aof") {
+        let code =
+            relay::persist::load::check_file(std::path::Path::new(file), matches.get_flag("fix"));
+        return ExitCode::from(code);
+    }
+    let config = match load_config(&matches) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("*** FATAL CONFIG ERROR *** {e}");
@@ -133,12 +151,17 @@ fn main() -> ExitCode {
         };
         handle.shared.set_log_hook(log_hook);
         let shared = handle.shared.clone();
+        let shared_for_exit = handle.shared.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::warn!("Received shutdown signal, scheduling shutdown...");
             shared.request_shutdown();
         });
         handle.stopped().await;
+        if let Some(why) = shared_for_exit.failure() {
+            tracing::error!("Relay did not start: {why}");
+            return ExitCode::FAILURE;
+        }
         tracing::warn!("Relay is now ready to exit, bye bye...");
         ExitCode::SUCCESS
     })

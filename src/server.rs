@@ -100,6 +100,14 @@ pub struct Shared {
     pub pubsub: PubSub,
     pub keyspace: Keyspace,
     pub blocking: Arc<crate::store::blocking::BlockingRegistry>,
+    pub aof: Arc<crate::persist::Aof>,
+    /// The append-only file is being replayed: commands without the `loading` flag get
+    /// Redis's -LOADING error.
+    pub loading: std::sync::atomic::AtomicBool,
+    pub loading_total: AtomicU64,
+    pub loading_done: AtomicU64,
+    pub loading_started: AtomicU64,
+    fatal: std::sync::Mutex<Option<String>>,
     pub stats: Stats,
     pub run_id: String,
     pub started: Instant,
@@ -113,6 +121,7 @@ impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
         let (shutdown_tx, _) = watch::channel(false);
         let blocking = Arc::new(crate::store::blocking::BlockingRegistry::default());
+        let aof = Arc::new(crate::persist::Aof::default());
         let shared = Shared {
             limits: OutputLimits::new(config.obuf),
             proto_max_bulk_len: AtomicU64::new(0),
@@ -125,8 +134,14 @@ impl Shared {
             stream_idmp_maxsize: AtomicU64::new(0),
             clients: ClientRegistry::default(),
             pubsub: PubSub::default(),
-            keyspace: Keyspace::new(config.databases as usize, blocking.clone()),
+            keyspace: Keyspace::new(config.databases as usize, blocking.clone(), aof.clone()),
+            aof,
             blocking,
+            loading: std::sync::atomic::AtomicBool::new(false),
+            loading_total: AtomicU64::new(0),
+            loading_done: AtomicU64::new(0),
+            loading_started: AtomicU64::new(0),
+            fatal: std::sync::Mutex::new(None),
             stats: Stats::default(),
             run_id: make_run_id(),
             started: Instant::now(),
@@ -164,6 +179,9 @@ impl Shared {
             .store(c.stream_node_max_entries, Ordering::Relaxed);
         self.stream_node_max_bytes
             .store(c.stream_node_max_bytes, Ordering::Relaxed);
+        if let Some(p) = crate::persist::Fsync::parse(&c.appendfsync) {
+            self.aof.set_policy(p);
+        }
         self.stream_idmp_duration
             .store(c.stream_idmp_duration, Ordering::Relaxed);
         self.stream_idmp_maxsize
@@ -207,6 +225,20 @@ impl Shared {
         }
     }
 
+    /// A failure that stops the server (a damaged AOF at start): recorded for the exit
+    /// status, then a shutdown.
+    pub fn fail(&self, why: String) {
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(why);
+        }
+        self.request_shutdown();
+    }
+
+    /// Why the server stopped, if it failed.
+    pub fn failure(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
@@ -243,11 +275,14 @@ impl ServerHandle {
         self.shared.request_shutdown();
     }
 
-    /// Wait until the server has stopped accepting (after a shutdown request).
+    /// Wait until the server has stopped accepting (after a shutdown request), then write
+    /// and fsync what the append-only file has left.
     pub async fn stopped(self) {
         for t in self.tasks {
             let _ = t.await;
         }
+        let aof = self.shared.aof.clone();
+        let _ = tokio::task::spawn_blocking(move || aof.stop()).await;
     }
 }
 
@@ -292,6 +327,39 @@ impl Server {
             .collect();
         tasks.push(tokio::spawn(sample_rates(shared.clone())));
         tasks.push(tokio::spawn(active_expire(shared.clone())));
+        let (appendonly, aof_dir, names, truncated_ok, fsync) = {
+            let c = shared.config();
+            (
+                c.appendonly,
+                std::path::Path::new(&c.dir).join(&c.appenddirname),
+                crate::persist::names(&c.appendfilename),
+                c.aof_load_truncated,
+                crate::persist::Fsync::parse(&c.appendfsync)
+                    .unwrap_or(crate::persist::Fsync::EverySec),
+            )
+        };
+        if appendonly {
+            shared.aof.set_policy(fsync);
+            // Replay on a blocking thread while the listeners answer -LOADING.
+            shared.loading.store(true, Ordering::Relaxed);
+            let s = shared.clone();
+            tokio::task::spawn_blocking(move || {
+                let started = crate::persist::load::load_all(&s, &aof_dir, &names, truncated_ok)
+                    .and_then(|()| {
+                        s.aof.start(&aof_dir, &names).map_err(|e| {
+                            format!(
+                                "Can't open the append only file in {}: {e}",
+                                aof_dir.display()
+                            )
+                        })
+                    });
+                s.loading.store(false, Ordering::Relaxed);
+                if let Err(e) = started {
+                    tracing::error!("{e}");
+                    s.fail(e);
+                }
+            });
+        }
         for a in &addrs {
             tracing::info!("Ready to accept connections tcp on {a}");
         }

@@ -195,9 +195,12 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: Unit, relative: bool) -> 
             }
             if when <= now {
                 shard.remove(key);
+                shard.log(&[b"DEL", key]);
                 return Ok(true);
             }
             shard.set_deadline(key, when as u64);
+            let mut n = itoa::Buffer::new();
+            shard.log(&[b"PEXPIREAT", key, n.format(when).as_bytes()]);
             Ok(false)
         });
     match deleted {
@@ -276,7 +279,13 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let removed = ctx
         .shared
         .keyspace
-        .with_shard(ctx.session.db, key, |shard| shard.persist(key));
+        .with_shard(ctx.session.db, key, |shard| {
+            let removed = shard.persist(key);
+            if removed {
+                shard.log(&[b"PERSIST", key]);
+            }
+            removed
+        });
     Reply::Integer(removed as i64)
 }
 

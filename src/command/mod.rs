@@ -344,6 +344,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.session.resp == 2 && handle.is_pubsub() && !spec.has(flags::SUBSCRIBED_OK) {
         return Reply::Error(error::subscribed_context(t.fullname(id)));
     }
+    if ctx.shared.loading.load(Ordering::Relaxed)
+        && !ctx.session.replaying
+        && !spec.has(flags::LOADING)
+    {
+        return Reply::error(error::LOADING);
+    }
     handle.last_cmd.store(id as u32, Ordering::Relaxed);
     ctx.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
     match spec.handler {

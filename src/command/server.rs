@@ -259,12 +259,55 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
         }
         "persistence" => {
             s.header("Persistence");
-            s.line("loading", "0".into());
+            let loading = shared.loading.load(Ordering::Relaxed);
+            let aof = &shared.aof;
+            let flag = |b: bool| if b { "1" } else { "0" }.to_string();
+            s.line("loading", flag(loading));
             s.line("async_loading", "0".into());
+            if loading {
+                let total = shared.loading_total.load(Ordering::Relaxed);
+                let done = shared.loading_done.load(Ordering::Relaxed);
+                s.line("loading_total_bytes", total.to_string());
+                s.line("loading_loaded_bytes", done.to_string());
+                s.line(
+                    "loading_loaded_perc",
+                    format!("{:.2}", done as f64 * 100.0 / total.max(1) as f64),
+                );
+            }
             s.line("rdb_changes_since_last_save", "0".into());
             s.line("rdb_bgsave_in_progress", "0".into());
-            s.line("aof_enabled", "0".into());
+            s.line("aof_enabled", flag(aof.enabled() || loading));
             s.line("aof_rewrite_in_progress", "0".into());
+            s.line("aof_rewrite_scheduled", "0".into());
+            s.line("aof_last_rewrite_time_sec", "-1".into());
+            s.line("aof_current_rewrite_time_sec", "-1".into());
+            s.line("aof_last_bgrewrite_status", "ok".into());
+            let write_ok = aof.stats.last_write_ok.load(Ordering::Relaxed);
+            s.line(
+                "aof_last_write_status",
+                if write_ok { "ok" } else { "err" }.into(),
+            );
+            if aof.enabled() {
+                let st = &aof.stats;
+                s.line(
+                    "aof_current_size",
+                    st.current_size.load(Ordering::Relaxed).to_string(),
+                );
+                s.line(
+                    "aof_base_size",
+                    st.base_size.load(Ordering::Relaxed).to_string(),
+                );
+                s.line("aof_pending_rewrite", "0".into());
+                let pending = aof.appended().saturating_sub(aof.durable());
+                s.line("aof_buffer_length", pending.to_string());
+                s.line("aof_pending_bio_fsync", "0".into());
+                s.line(
+                    "aof_delayed_fsync",
+                    st.delayed_fsync.load(Ordering::Relaxed).to_string(),
+                );
+                s.line("aof_fsync_policy", aof.policy().name().into());
+                s.line("aof_fsyncs", st.fsyncs.load(Ordering::Relaxed).to_string());
+            }
         }
         "stats" => {
             let st = &shared.stats;
@@ -419,7 +462,10 @@ fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Options Redis can change at run time but Relay cannot (they would need a new listener):
 /// a bad value gets Redis's error, a good one "can't set immutable config".
-const FIXED_AT_START: &[&str] = &["port", "bind"];
+/// Options Redis can change at run time that Relay fixes at start (setting the value they
+/// already have is accepted). appendonly: turning the AOF on while running needs a
+/// compaction to write the current state first, which is not built yet.
+const FIXED_AT_START: &[&str] = &["port", "bind", "appendonly", "dir"];
 
 /// CONFIG SET name value [name value ...]: all or nothing, errors in Redis's precedence
 /// (the first unknown, immutable or duplicated name, then the first bad value).
@@ -568,6 +614,7 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for db in 0..ctx.shared.keyspace.databases() {
         ctx.shared.keyspace.flush(db);
     }
+    // One FLUSHDB per database is logged by flush; FLUSHALL replays the same.
     Reply::ok()
 }
 

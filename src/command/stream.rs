@@ -7,6 +7,7 @@ use super::flags::*;
 use super::{parse_i64, CommandSpec, Ctx};
 use crate::error;
 use crate::reply::Reply;
+use crate::store::shard::Log;
 use crate::store::stream::chunk::Entry;
 use crate::store::stream::id::{self, StreamId};
 use crate::store::stream::idmp::{auto_iid, Idmp};
@@ -313,17 +314,14 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = now_ms();
     let mut duplicate = false;
     let reply = ctx.with_shard(&key, |shard| {
-        let stream = match shard.get_mut(&key) {
-            Some(Value::Stream(s)) => s,
+        match shard.get_mut(&key) {
+            Some(Value::Stream(_)) => {}
             Some(_) => return Reply::error(error::WRONGTYPE),
             None if opts.nomkstream => return Reply::Null,
-            None => {
-                shard.insert(crate::store::owned(&key), Value::Stream(new_stream()));
-                match shard.get_mut(&key) {
-                    Some(Value::Stream(s)) => s,
-                    _ => return Reply::error(error::WRONGTYPE),
-                }
-            }
+            None => shard.insert(crate::store::owned(&key), Value::Stream(new_stream())),
+        }
+        let Some((Value::Stream(stream), mut log)) = shard.get_mut_logged(&key) else {
+            return Reply::error(error::WRONGTYPE);
         };
         // An idempotent producer's retry: answer with the entry its first try added.
         let idmp = opts.idmp.as_ref().map(|(pid, iid)| {
@@ -366,14 +364,24 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             );
         };
         stream.append(new_id, &fields, limits);
+        let id = new_id.to_bytes();
+        if log.on() {
+            // The effect: this entry under its concrete ID.
+            let mut rec: Vec<&[u8]> = vec![b"XADD", &key, &id];
+            rec.extend(args[field_pos..].iter().map(|a| a.as_ref()));
+            log.cmd(&rec);
+        }
         if let Some((pid, iid)) = &idmp {
             stream.idmp.record(pid, iid, new_id);
+            log.cmd(&[b"XIDMPRECORD", &key, pid, iid, &id]);
         }
         if let Some(how) = opts.trim {
             let policy = opts.policy.unwrap_or_default();
-            stream.trim_with(how, opts.approx, opts.limit, policy);
+            if stream.trim_with(how, opts.approx, opts.limit, policy) > 0 {
+                log_trim(&mut log, &key, stream, policy);
+            }
         }
-        Reply::Bulk(new_id.to_bytes())
+        Reply::Bulk(id)
     });
     if !reply.is_error() && !matches!(reply, Reply::Null) && !duplicate {
         ctx.shared.blocking.signal(ctx.session.db, &args[1]);
@@ -579,6 +587,21 @@ pub(super) fn with_stream<R>(
     })
 }
 
+/// Run `f` on the stream at `key` (write access) with the log its effects go to; `missing`
+/// if there is none.
+pub(super) fn with_stream_logged<R>(
+    ctx: &Ctx,
+    key: &[u8],
+    missing: R,
+    f: impl FnOnce(&mut Stream, &mut Log) -> R,
+) -> Result<R, Reply> {
+    ctx.with_shard(key, |shard| match shard.get_mut_logged(key) {
+        Some((Value::Stream(s), mut log)) => Ok(f(s, &mut log)),
+        Some(_) => Err(Reply::error(error::WRONGTYPE)),
+        None => Ok(missing),
+    })
+}
+
 /// Run `f` on the stream at `key` (write access); `missing` if there is none.
 pub(super) fn with_stream_mut<R>(
     ctx: &Ctx,
@@ -662,12 +685,30 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ids) => ids,
         Err(e) => return e,
     };
-    match with_stream_mut(ctx, &args[1], 0, |s| {
-        ids.iter().filter(|id| s.delete(**id)).count()
+    match with_stream_logged(ctx, &args[1], 0, |s, log| {
+        let n = ids.iter().filter(|id| s.delete(**id)).count();
+        if n > 0 {
+            log.args(args);
+        }
+        n
     }) {
         Ok(n) => Reply::Integer(n as i64),
         Err(e) => e,
     }
+}
+
+/// Log a trim that happened as its exact effect: the length it left, under the same
+/// reference condition (the deleted entries are the first ones the condition allowed, so an
+/// exact MAXLEN trim to the resulting length deletes the same ones on replay).
+fn log_trim(log: &mut Log, key: &[u8], s: &Stream, policy: RefPolicy) {
+    let len = s.len().to_string();
+    let mut rec: Vec<&[u8]> = vec![b"XTRIM", key, b"MAXLEN", b"=", len.as_bytes()];
+    match policy {
+        RefPolicy::KeepRef => {}
+        RefPolicy::DelRef => rec.push(b"DELREF"),
+        RefPolicy::Acked => rec.push(b"ACKED"),
+    }
+    log.cmd(&rec);
 }
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]: arguments are checked first.
@@ -680,8 +721,12 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error(error::SYNTAX);
     };
     let policy = opts.policy.unwrap_or_default();
-    match with_stream_mut(ctx, &args[1], 0, |s| {
-        s.trim_with(how, opts.approx, opts.limit, policy)
+    match with_stream_logged(ctx, &args[1], 0, |s, log| {
+        let n = s.trim_with(how, opts.approx, opts.limit, policy);
+        if n > 0 {
+            log_trim(log, &args[1], s, policy);
+        }
+        n
     }) {
         Ok(n) => Reply::Integer(n as i64),
         Err(e) => e,
@@ -720,8 +765,8 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let result = ctx.with_shard(&args[1], |shard| {
-        let s = match shard.get_mut(&args[1]) {
-            Some(Value::Stream(s)) => s,
+        let (s, mut log) = match shard.get_mut_logged(&args[1]) {
+            Some((Value::Stream(s), log)) => (s, log),
             Some(_) => return Reply::error(error::WRONGTYPE),
             None => return Reply::error(error::NO_SUCH_KEY),
         };
@@ -742,6 +787,7 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if max_deleted != StreamId::MIN {
             s.max_deleted_id = max_deleted;
         }
+        log.args(args);
         Reply::ok()
     });
     result

@@ -5,8 +5,11 @@
 //! live in `store::stream::group`.
 
 use super::flags::*;
-use super::stream::{cstr, entry_reply, is_opt, now_ms, parse_id, parse_start, with_stream_mut};
+use super::stream::{
+    cstr, entry_reply, is_opt, now_ms, parse_id, parse_start, with_stream_logged, with_stream_mut,
+};
 use super::stream_group::nogroup_short;
+use super::stream_group::GroupLog;
 use super::{parse_i64, CommandSpec, Ctx};
 use crate::error;
 use crate::reply::Reply;
@@ -110,7 +113,9 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         _ => now,
     };
     let retry = retry.filter(|n| *n >= 0).map(|n| n as u64);
-    let reply = with_stream_mut(ctx, key, Reply::Array(vec![]), |s| {
+    let reply = with_stream_logged(ctx, key, Reply::Array(vec![]), |s, log| {
+        let mut log = GroupLog { log, key };
+        let mut moved = false;
         let mut out = Vec::new();
         for id in ids {
             let exists = !s.range(id, id, Some(1), false).is_empty();
@@ -119,9 +124,12 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             };
             if last_id > g.last_id {
                 g.last_id = last_id;
+                moved = true;
             }
             if !exists {
-                g.ack(id);
+                if g.ack(id) {
+                    log.dropped(group, id);
+                }
                 continue;
             }
             let fresh = match g.pel().get(&id) {
@@ -137,6 +145,8 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 continue;
             }
             g.claim(id, consumer, delivery_time, retry, !justid, now);
+            let count = g.pel().get(&id).map_or(1, |p| p.delivery_count);
+            log.delivered(group, consumer, id, delivery_time, count);
             if justid {
                 out.push(Reply::Bulk(id.to_bytes()));
             } else if let Some(e) = s.range(id, id, Some(1), false).pop() {
@@ -146,6 +156,10 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if let Some(g) = s.groups.get_mut(group) {
             if last_id > g.last_id {
                 g.last_id = last_id;
+                moved = true;
+            }
+            if moved {
+                log.moved_to(group, g.last_id, g.entries_read);
             }
         }
         Reply::Array(out)
@@ -183,7 +197,8 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         j += 1;
     }
     let now = now_ms();
-    let result = with_stream_mut(ctx, key, None, |s| {
+    let result = with_stream_logged(ctx, key, None, |s, log| {
+        let mut log = GroupLog { log, key };
         s.groups.get(group)?;
         let mut attempts = count.saturating_mul(10);
         let mut remaining = count;
@@ -210,7 +225,9 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let exists = !s.range(id, id, Some(1), false).is_empty();
             let g = s.groups.get_mut(group)?;
             if !exists {
-                g.ack(id);
+                if g.ack(id) {
+                    log.dropped(group, id);
+                }
                 deleted.push(Reply::Bulk(id.to_bytes()));
                 remaining -= 1;
                 continue;
@@ -219,6 +236,8 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 continue;
             }
             g.claim(id, consumer, now, None, !justid, now);
+            let count = g.pel().get(&id).map_or(1, |p| p.delivery_count);
+            log.delivered(group, consumer, id, now, count);
             remaining -= 1;
             if justid {
                 claimed.push(Reply::Bulk(id.to_bytes()));

@@ -7,13 +7,15 @@
 use super::flags::*;
 use super::stream::{
     cstr, entry_reply, is_opt, now_ms, parse_end, parse_id, parse_ids, parse_read_opts,
-    parse_start, streams_reply, with_stream, with_stream_mut,
+    parse_start, streams_reply, with_stream, with_stream_logged, with_stream_mut,
 };
 use super::{help_reply, parse_i64, CommandSpec, Ctx};
 use crate::error;
 use crate::reply::Reply;
+use crate::store::shard::Log;
 use crate::store::stream::group::ConsumerGroup;
 use crate::store::stream::id::StreamId;
+use crate::store::stream::idmp::Idmp;
 use crate::store::stream::Stream;
 use crate::store::Value;
 use bytes::Bytes;
@@ -84,6 +86,11 @@ fn nogroup(group: &[u8], key: &[u8]) -> Reply {
     ])
 }
 
+/// A group's entries-read as an ENTRIESREAD argument (-1: unknown).
+fn entries_read_arg(read: Option<u64>) -> String {
+    read.map_or_else(|| "-1".to_string(), |n| n.to_string())
+}
+
 /// XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER (one handler, Redis's order).
 fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let sub = cstr(&args[1]).to_ascii_lowercase();
@@ -113,6 +120,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let db = ctx.session.db;
     let now = now_ms();
+    let idmp_limits = ctx.shared.idmp_limits();
     let reply = ctx.with_shard(key, |shard| {
         let exists = match shard.get(key) {
             Some(Value::Stream(_)) => true,
@@ -161,10 +169,15 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     return Reply::error("BUSYGROUP Consumer Group name already exists");
                 }
                 if current.is_none() {
-                    shard.insert(crate::store::owned(key), Value::Stream(Box::default()));
+                    let mut fresh = Box::<Stream>::default();
+                    fresh.idmp = Idmp::with_limits(idmp_limits.0, idmp_limits.1);
+                    shard.insert(crate::store::owned(key), Value::Stream(fresh));
                 }
                 let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
                 s.groups.insert(crate::store::owned(group), ConsumerGroup::new(id, read));
+                // `$` resolved: the effect is a group at this concrete ID.
+                let (id, read) = (id.to_bytes(), entries_read_arg(read));
+                shard.log(&[b"XGROUP", b"CREATE", key, group, &id, b"ENTRIESREAD", read.as_bytes(), b"MKSTREAM"]);
                 Reply::ok()
             }
             b"setid" => {
@@ -177,22 +190,35 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     g.last_id = id;
                     g.entries_read = read;
                 }
+                let (id, read) = (id.to_bytes(), entries_read_arg(read));
+                shard.log(&[b"XGROUP", b"SETID", key, group, &id, b"ENTRIESREAD", read.as_bytes()]);
                 Reply::ok()
             }
             b"destroy" => {
                 let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
-                Reply::Integer(s.groups.remove(group).is_some() as i64)
+                let removed = s.groups.remove(group).is_some();
+                if removed {
+                    shard.log_args(args);
+                }
+                Reply::Integer(removed as i64)
             }
             b"createconsumer" => {
                 let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
                 let Some(g) = s.groups.get_mut(group) else { return nogroup(group, key) };
                 let (_, created) = g.consumer(&args[4], now);
+                if created {
+                    shard.log_args(args);
+                }
                 Reply::Integer(created as i64)
             }
             b"delconsumer" => {
                 let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
                 let Some(g) = s.groups.get_mut(group) else { return nogroup(group, key) };
-                Reply::Integer(g.delete_consumer(&args[4]).unwrap_or(0) as i64)
+                let deleted = g.delete_consumer(&args[4]);
+                if deleted.is_some() {
+                    shard.log_args(args);
+                }
+                Reply::Integer(deleted.unwrap_or(0) as i64)
             }
             _ => error::subcommand_syntax(&args[1], "xgroup"),
         }
@@ -292,7 +318,9 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             claim,
             now,
         };
-        let served = with_stream_mut(ctx, key, None, |s| read_group(s, &read, *want));
+        let served = with_stream_logged(ctx, key, None, |s, log| {
+            read_group(s, &read, *want, &mut GroupLog { log, key })
+        });
         match served {
             Err(e) => return e,
             Ok(Some((entries, n))) => {
@@ -336,6 +364,74 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
+/// How a group read logs its effects: what Redis propagates for XREADGROUP — an XCLAIM per
+/// delivered entry with its delivery time and count, XGROUP SETID for the group's new last
+/// ID and entries-read, XGROUP CREATECONSUMER for a consumer created without a delivery.
+pub(super) struct GroupLog<'a, 'b> {
+    pub log: &'a mut Log<'b>,
+    pub key: &'a [u8],
+}
+
+impl GroupLog<'_, '_> {
+    /// `id` is pending for `consumer`, delivered at `time` for the `count`th time.
+    pub fn delivered(
+        &mut self,
+        group: &[u8],
+        consumer: &[u8],
+        id: StreamId,
+        time: u64,
+        count: u64,
+    ) {
+        if !self.log.on() {
+            return;
+        }
+        let (id, mut t, mut c) = (id.to_bytes(), itoa::Buffer::new(), itoa::Buffer::new());
+        self.log.cmd(&[
+            b"XCLAIM",
+            self.key,
+            group,
+            consumer,
+            b"0",
+            &id,
+            b"TIME",
+            t.format(time).as_bytes(),
+            b"RETRYCOUNT",
+            c.format(count).as_bytes(),
+            b"FORCE",
+            b"JUSTID",
+        ]);
+    }
+
+    /// `id` is no longer pending (its entry was deleted) — XCLAIM/XAUTOCLAIM drop it.
+    pub fn dropped(&mut self, group: &[u8], id: StreamId) {
+        if self.log.on() {
+            let id = id.to_bytes();
+            self.log.cmd(&[b"XACK", self.key, group, &id]);
+        }
+    }
+
+    pub fn created(&mut self, group: &[u8], consumer: &[u8]) {
+        self.log
+            .cmd(&[b"XGROUP", b"CREATECONSUMER", self.key, group, consumer]);
+    }
+
+    /// The group now stands at `last` with `read` entries read.
+    pub fn moved_to(&mut self, group: &[u8], last: StreamId, read: Option<u64>) {
+        if self.log.on() {
+            let (last, read) = (last.to_bytes(), entries_read_arg(read));
+            self.log.cmd(&[
+                b"XGROUP",
+                b"SETID",
+                self.key,
+                group,
+                &last,
+                b"ENTRIESREAD",
+                read.as_bytes(),
+            ]);
+        }
+    }
+}
+
 /// What one XREADGROUP asks of each stream.
 struct GroupRead<'a> {
     group: &'a Bytes,
@@ -363,7 +459,12 @@ fn claimed_reply(entry: Reply, idle: u64, count: u64) -> Reply {
 /// pending entries idle for CLAIM's min-idle-time if it is given; or the consumer's own
 /// pending entries after `want` (history; deleted entries come back as nil). Returns the
 /// entries array and how many entries it holds; `None` without the group.
-fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<(Reply, usize)> {
+fn read_group(
+    s: &mut Stream,
+    r: &GroupRead,
+    want: Option<StreamId>,
+    log: &mut GroupLog,
+) -> Option<(Reply, usize)> {
     let entries = |v: Vec<Reply>| {
         let n = v.len();
         (Reply::Array(v), n)
@@ -374,7 +475,7 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<(
         None => {
             let mut out = Vec::new();
             if let Some(min_idle) = r.claim {
-                claim_idle(s, r, min_idle, &mut out)?;
+                claim_idle(s, r, min_idle, &mut out, log)?;
             }
             let left = r.limit.map(|l| l - out.len().min(l));
             if left == Some(0) {
@@ -410,21 +511,29 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<(
                 (Reply::Encoded(wire.freeze()), n)
             };
             let g = s.groups.get_mut(group)?;
-            let (c, _) = g.consumer(consumer, now);
+            let (c, created) = g.consumer(consumer, now);
             c.active_time = Some(now);
             for (id, counter) in read {
                 g.last_id = id;
                 g.entries_read = counter;
                 if !r.noack {
                     g.deliver_new(id, consumer, now);
+                    log.delivered(group, consumer, id, now, 1);
                 }
             }
+            if r.noack && created {
+                log.created(group, consumer);
+            }
+            log.moved_to(group, g.last_id, g.entries_read);
             Some(reply)
         }
         Some(from) => {
             let ids: Vec<StreamId> = {
                 let g = s.groups.get_mut(group)?;
-                let (c, _) = g.consumer(consumer, now);
+                let (c, created) = g.consumer(consumer, now);
+                if created {
+                    log.created(group, consumer);
+                }
                 let start = from.next()?;
                 c.pending
                     .range(start..)
@@ -439,6 +548,8 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<(
                 if entry.is_some() {
                     if let Some(g) = s.groups.get_mut(group) {
                         g.redeliver(id, now);
+                        let count = g.pel().get(&id).map_or(1, |p| p.delivery_count);
+                        log.delivered(group, consumer, id, now, count);
                     }
                 }
                 out.push(match entry {
@@ -454,7 +565,13 @@ fn read_group(s: &mut Stream, r: &GroupRead, want: Option<StreamId>) -> Option<(
 /// XREADGROUP … CLAIM: move the pending entries idle for at least `min_idle` ms to the
 /// reader, NACKed ones first, then the longest idle, up to the read's COUNT. Entries whose
 /// stream entry was deleted are skipped (and stay pending). NOACK does not apply to them.
-fn claim_idle(s: &mut Stream, r: &GroupRead, min_idle: u64, out: &mut Vec<Reply>) -> Option<()> {
+fn claim_idle(
+    s: &mut Stream,
+    r: &GroupRead,
+    min_idle: u64,
+    out: &mut Vec<Reply>,
+    log: &mut GroupLog,
+) -> Option<()> {
     let limit = r.limit.unwrap_or(usize::MAX);
     // The entries to claim, taken from the front of the delivery order before any claim
     // moves one to its end: at most COUNT of them, up to the first one not idle enough.
@@ -482,6 +599,8 @@ fn claim_idle(s: &mut Stream, r: &GroupRead, min_idle: u64, out: &mut Vec<Reply>
         };
         let g = s.groups.get_mut(r.group)?;
         let before = g.claim(id, r.consumer, r.now, None, true, r.now)?;
+        let count = g.pel().get(&id).map_or(1, |p| p.delivery_count);
+        log.delivered(r.group, r.consumer, id, r.now, count);
         out.push(claimed_reply(entry_reply(entry), idle, before));
     }
     Some(())
@@ -500,8 +619,14 @@ fn xack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ids) => ids,
         Err(e) => return e,
     };
-    let acked = with_stream_mut(ctx, key, 0, |s| match s.groups.get_mut(group) {
-        Some(g) => ids.iter().filter(|id| g.ack(**id)).count(),
+    let acked = with_stream_logged(ctx, key, 0, |s, log| match s.groups.get_mut(group) {
+        Some(g) => {
+            let n = ids.iter().filter(|id| g.ack(**id)).count();
+            if n > 0 {
+                log.args(args);
+            }
+            n
+        }
         None => 0,
     });
     match acked {

@@ -8,7 +8,7 @@
 //! `nack`) and `store::stream::idmp`.
 
 use super::flags::*;
-use super::stream::{is_opt, parse_ids, parse_policy, with_stream, with_stream_mut};
+use super::stream::{is_opt, parse_ids, parse_policy, with_stream, with_stream_logged};
 use super::stream_group::nogroup_short as nogroup;
 use super::{parse_i64, CommandSpec, Ctx};
 use crate::error;
@@ -105,8 +105,11 @@ fn xdelex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ids) => ids,
         Err(e) => return e,
     };
-    let results = with_stream_mut(ctx, key, vec![], |s| {
-        ids.iter().map(|id| s.delete_with(*id, policy)).collect()
+    let results = with_stream_logged(ctx, key, vec![], |s, log| {
+        let r: Vec<i64> = ids.iter().map(|id| s.delete_with(*id, policy)).collect();
+        // Replaying it on the same state has the same effect (DELREF clean-ups included).
+        log.args(args);
+        r
     });
     match results {
         Ok(r) if r.is_empty() => all_missing(ids.len()),
@@ -135,7 +138,8 @@ fn xackdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ids) => ids,
         Err(e) => return e,
     };
-    let results = with_stream_mut(ctx, key, None, |s| {
+    let results = with_stream_logged(ctx, key, None, |s, log| {
+        log.args(args);
         let mut out = Vec::with_capacity(ids.len());
         for id in &ids {
             let acked = s.groups.get_mut(group).is_some_and(|g| g.ack(*id));
@@ -224,7 +228,7 @@ fn xnack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ids) => ids,
         Err(e) => return e,
     };
-    let nacked = with_stream_mut(ctx, key, None, |s| {
+    let nacked = with_stream_logged(ctx, key, None, |s, log| {
         s.groups.get(group)?;
         let mut n = 0;
         for id in &ids {
@@ -234,6 +238,9 @@ fn xnack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if g.nack(*id, mode, retrycount, create) {
                 n += 1;
             }
+        }
+        if n > 0 {
+            log.args(args);
         }
         Some(n)
     });
@@ -316,8 +323,10 @@ fn xcfgset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if duration.is_none() && maxsize.is_none() {
         return Reply::error("ERR At least one parameter must be specified");
     }
-    match with_stream_mut(ctx, key, false, |s| {
-        s.idmp.configure(duration, maxsize);
+    match with_stream_logged(ctx, key, false, |s, log| {
+        if s.idmp.configure(duration, maxsize) {
+            log.args(args);
+        }
         true
     }) {
         Ok(true) => Reply::ok(),
@@ -341,11 +350,15 @@ fn xidmprecord(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if iid.is_empty() {
         return Reply::error("ERR idempotent ID must be non-empty");
     }
-    let recorded = with_stream_mut(ctx, key, None, |s| {
+    let recorded = with_stream_logged(ctx, key, None, |s, log| {
         if !s.contains(id) {
             return Some(Err(Reply::error("ERR No such message in stream")));
         }
-        Some(Ok(s.idmp.record(pid, iid, id)))
+        let r = s.idmp.record(pid, iid, id);
+        if r == Record::Added {
+            log.args(args);
+        }
+        Some(Ok(r))
     });
     match recorded {
         Err(e) => e,

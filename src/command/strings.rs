@@ -152,14 +152,22 @@ fn set_generic(
         if (nx && exists) || (xx && !exists) {
             return if get { old_reply } else { Reply::Null };
         }
-        let key = crate::store::owned(key);
-        let value = Value::String(crate::store::owned(value));
+        let stored = crate::store::owned(key);
+        let string = Value::String(crate::store::owned(value));
         match ttl {
-            SetTtl::KeepTtl => shard.insert_keep_ttl(key, value),
-            SetTtl::Clear => shard.insert(key, value),
+            SetTtl::KeepTtl => {
+                shard.insert_keep_ttl(stored, string);
+                shard.log(&[b"SET", key, value, b"KEEPTTL"]);
+            }
+            SetTtl::Clear => {
+                shard.insert(stored, string);
+                shard.log(&[b"SET", key, value]);
+            }
             SetTtl::At(at) => {
-                shard.insert(key.clone(), value);
-                shard.set_deadline(&key, at);
+                shard.insert(stored.clone(), string);
+                shard.set_deadline(&stored, at);
+                let mut n = itoa::Buffer::new();
+                shard.log(&[b"SET", key, value, b"PXAT", n.format(at).as_bytes()]);
             }
         }
         if get {

@@ -51,6 +51,10 @@ pub struct Session {
     pub close_after_reply: bool,
     /// Waiting for data on keys (XREAD BLOCK).
     pub blocked: Option<Blocked>,
+    /// The append-only file's replay at start (exempt from -LOADING).
+    pub replaying: bool,
+    /// Under `appendfsync always`: output waits until the AOF is durable up to here.
+    pub durable_wait: u64,
 }
 
 /// A client waiting for data: the command to re-run when a key it waits on changes.
@@ -125,6 +129,8 @@ impl Session {
             skip_current: false,
             close_after_reply: false,
             blocked: None,
+            replaying: false,
+            durable_wait: 0,
         }
     }
 
@@ -250,6 +256,13 @@ where
     loop {
         if handle.output.is_closing() {
             break;
+        }
+        if session.durable_wait > 0 {
+            // appendfsync always: nothing leaves before this client's writes are on disk.
+            if shared.aof.durable() < session.durable_wait {
+                shared.aof.wait_durable(session.durable_wait).await;
+            }
+            session.durable_wait = 0;
         }
         handle.output.take(&mut inflight);
         // Most replies fit in the socket buffer: write them now instead of in another turn.
@@ -408,6 +421,10 @@ fn process_input(
     };
     // One clock read per batch of requests: they arrived together.
     let now = shared.limits.now_ms();
+    // Under appendfsync always, the replies to a batch that wrote wait for its records to
+    // be on disk (the whole batch shares the fsync).
+    let always = shared.aof.enabled() && shared.aof.policy() == crate::persist::Fsync::Always;
+    let logged_before = if always { shared.aof.appended() } else { 0 };
     session
         .handle
         .last_interaction_ms
@@ -455,6 +472,12 @@ fn process_input(
                 session.close_after_reply = true;
                 rbuf.clear();
             }
+        }
+    }
+    if always {
+        let logged = shared.aof.appended();
+        if logged > logged_before {
+            session.durable_wait = session.durable_wait.max(logged);
         }
     }
 }

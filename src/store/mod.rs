@@ -66,6 +66,8 @@ pub struct Keyspace {
     hasher: RandomState,
     /// Told of keys deleted by expiry, so clients blocked on them re-check.
     blocking: Arc<blocking::BlockingRegistry>,
+    /// Where changes are logged.
+    pub aof: Arc<crate::persist::Aof>,
     /// Keys deleted by expiry, lazily or actively (INFO stats expired_keys).
     pub expired_keys: AtomicU64,
     /// Seconds clock for access stamps (OBJECT IDLETIME), refreshed by the active-expiry
@@ -111,6 +113,14 @@ impl Drop for Locked<'_> {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
+        if !guard.log_buf.is_empty() {
+            // Still locked: records for these keys reach the file in the order applied.
+            self.ks.aof.append(self.db, &guard.log_buf);
+            guard.log_buf.clear();
+            if guard.log_buf.capacity() > 1 << 20 {
+                guard.log_buf = Vec::new();
+            }
+        }
         if guard.expired.is_empty() {
             return;
         }
@@ -126,7 +136,11 @@ impl Drop for Locked<'_> {
 }
 
 impl Keyspace {
-    pub fn new(databases: usize, blocking: Arc<blocking::BlockingRegistry>) -> Self {
+    pub fn new(
+        databases: usize,
+        blocking: Arc<blocking::BlockingRegistry>,
+        aof: Arc<crate::persist::Aof>,
+    ) -> Self {
         Keyspace {
             dbs: (0..databases.max(1))
                 .map(|_| Db {
@@ -135,6 +149,7 @@ impl Keyspace {
                 .collect(),
             hasher: RandomState::new(),
             blocking,
+            aof,
             expired_keys: AtomicU64::new(0),
             lru_clock: std::sync::atomic::AtomicU32::new((now_ms() / 1000) as u32),
         }
@@ -162,6 +177,7 @@ impl Keyspace {
         guard.now = now;
         guard.clock = self.lru_clock.load(Ordering::Relaxed);
         guard.touch = touch;
+        guard.logging = self.aof.enabled();
         Locked {
             guard: Some(guard),
             db,
@@ -203,8 +219,15 @@ impl Keyspace {
         self.with_shard(db, key, |s| s.contains_key(key))
     }
 
+    /// DEL one key (logged as a DEL); true if it existed.
     pub fn remove(&self, db: usize, key: &[u8]) -> bool {
-        self.with_shard(db, key, |s| s.remove(key).is_some())
+        self.with_shard(db, key, |s| {
+            let removed = s.remove(key).is_some();
+            if removed {
+                s.log(&[b"DEL", key]);
+            }
+            removed
+        })
     }
 
     /// RENAME / RENAMENX: move `from` to `to` (replacing it unless `nx`), with its deadline.
@@ -224,6 +247,7 @@ impl Keyspace {
                 }
                 let slot = first.remove_slot(from)?;
                 first.insert_slot(owned(to), slot);
+                first.log(&[b"RENAME", from, to]);
                 return Some(true);
             }
             Some(other) if a < b => (&mut first, other),
@@ -237,6 +261,8 @@ impl Keyspace {
         }
         let slot = src.remove_slot(from)?;
         dst.insert_slot(owned(to), slot);
+        // One record for the whole move, appended while both shards are still locked.
+        dst.log(&[b"RENAME", from, to]);
         Some(true)
     }
 
@@ -277,12 +303,14 @@ impl Keyspace {
         more
     }
 
+    /// FLUSHDB (logged as one).
     pub fn flush(&self, db: usize) {
         for s in 0..SHARDS {
             // Dropping a large map happens outside the lock.
             let old = self.lock(db, s).take_all();
             drop(old);
         }
+        self.aof.append_command(db, &[b"FLUSHDB"]);
     }
 
     pub fn keys(&self, db: usize, pattern: &[u8]) -> Vec<Bytes> {
@@ -368,7 +396,7 @@ mod tests {
 
     #[test]
     fn scan_returns_every_key_once_across_pages() {
-        let ks = Keyspace::new(1, Default::default());
+        let ks = Keyspace::new(1, Default::default(), Default::default());
         for i in 0..1000 {
             let k = Bytes::from(format!("key:{i}"));
             ks.with_shard(0, &k, |s| s.insert(k.clone(), Value::String(Bytes::new())));

@@ -33,6 +33,34 @@ impl Slot {
     }
 }
 
+/// Where a handler logs the effects of a change to one value (see `Shard::get_mut_logged`).
+pub struct Log<'a> {
+    buf: &'a mut Vec<u8>,
+    on: bool,
+}
+
+impl Log<'_> {
+    /// Log one command.
+    pub fn cmd(&mut self, args: &[&[u8]]) {
+        if self.on {
+            crate::persist::encode_command(self.buf, args);
+        }
+    }
+
+    /// Log a command as it was sent.
+    pub fn args(&mut self, args: &[Bytes]) {
+        if self.on {
+            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+            crate::persist::encode_command(self.buf, &refs);
+        }
+    }
+
+    /// Whether anything is logged (records that take work to build can be skipped).
+    pub fn on(&self) -> bool {
+        self.on
+    }
+}
+
 #[derive(Default)]
 pub struct Shard {
     map: HashMap<Bytes, Slot>,
@@ -46,9 +74,35 @@ pub struct Shard {
     pub(super) touch: bool,
     /// Keys deleted by expiry since the keyspace last drained them.
     pub(super) expired: Vec<Bytes>,
+    /// Whether changes are logged to the append-only file (set at lock time).
+    pub(super) logging: bool,
+    /// Records of this lock's changes, in the order they were made; the keyspace hands them
+    /// to the append-only file before the lock is released.
+    pub(super) log_buf: Vec<u8>,
 }
 
 impl Shard {
+    /// Log a change as the command that reproduces it (see `persist`).
+    pub fn log(&mut self, args: &[&[u8]]) {
+        if self.logging {
+            crate::persist::encode_command(&mut self.log_buf, args);
+        }
+    }
+
+    /// Log a command as it was sent (its effect does not depend on anything but the state it
+    /// applies to: XACK, XNACK, XDELEX, …).
+    pub fn log_args(&mut self, args: &[bytes::Bytes]) {
+        if self.logging {
+            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+            crate::persist::encode_command(&mut self.log_buf, &refs);
+        }
+    }
+
+    /// Whether changes are being logged (a handler can skip building a record).
+    pub fn logging(&self) -> bool {
+        self.logging
+    }
+
     /// The time this lock judges expiry by, read once.
     pub fn now(&mut self) -> u64 {
         if self.now == 0 {
@@ -71,6 +125,7 @@ impl Shard {
         if self.map.get(key).is_some_and(|s| self.is_expired(s)) {
             if let Some((k, slot)) = self.map.remove_entry(key) {
                 self.forget_deadline(&k, slot.expire_at);
+                self.log(&[b"DEL", &k]);
                 self.expired.push(k);
             }
         }
@@ -103,6 +158,18 @@ impl Shard {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let touch = self.touch;
         self.slot_mut(key, touch).map(|s| &mut s.value)
+    }
+
+    /// `get_mut`, with the log its changes are recorded in.
+    pub fn get_mut_logged(&mut self, key: &[u8]) -> Option<(&mut Value, Log<'_>)> {
+        let touch = self.touch;
+        self.slot_mut(key, touch)?;
+        let slot = self.map.get_mut(key)?;
+        let log = Log {
+            buf: &mut self.log_buf,
+            on: self.logging,
+        };
+        Some((&mut slot.value, log))
     }
 
     /// The value at `key` without counting an access (TYPE, EXISTS, TTL, OBJECT).
@@ -247,6 +314,7 @@ impl Shard {
             };
             self.ttl_sum -= at as u128;
             if self.map.remove(&key).is_some() {
+                self.log(&[b"DEL", &key]);
                 self.expired.push(key);
             }
             n += 1;

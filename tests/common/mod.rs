@@ -15,8 +15,10 @@ pub async fn start() -> ServerHandle {
 }
 
 pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> ServerHandle {
+    // In-process servers keep no append-only file unless a test asks for one.
     let mut config = Config {
         port: 0,
+        appendonly: false,
         ..Default::default()
     };
     adjust(&mut config);
@@ -375,8 +377,15 @@ impl Drop for Spawned {
 
 pub async fn spawn_binary(extra: &[&str]) -> Spawned {
     let port = free_port();
+    // No append-only file (in the current directory) unless the test configures one.
+    let no_aof: &[&str] = if extra.iter().any(|a| a.starts_with("--appendonly")) {
+        &[]
+    } else {
+        &["--appendonly", "no"]
+    };
     let child = Command::new(relay_binary())
         .args(["--port", &port.to_string(), "--loglevel", "warning"])
+        .args(no_aof)
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,0 +1,250 @@
+//! Durability: the append-only file (AOF) of effects.
+//!
+//! Every change to the keyspace is logged as the command that reproduces it exactly (XADD
+//! with its concrete ID, SET with an absolute PXAT, the XCLAIM and XGROUP SETID a group read
+//! caused, DEL for a key that expired). Records for one key are appended while its shard is
+//! locked, so they are in the order the changes were applied; a record is one command, so a
+//! multi-key effect (RENAME) is one atomic record.
+//!
+//! Appending only copies bytes into a shared buffer. A dedicated writer thread writes the
+//! buffer to the current file and fsyncs it as `appendfsync` says: `always` — every write
+//! waits (in its own connection, nobody else does) until its record is on disk, and all the
+//! records that arrived during one fsync share the next (group commit); `everysec` — an
+//! fsync at least once a second; `no` — the kernel decides.
+//!
+//! Files follow Redis 7's multi-part layout: `<dir>/<appenddirname>/` holds a manifest
+//! naming an optional base file and the incremental files, loaded in order at start
+//! (`load`), and replaced atomically (write, fsync, rename, fsync the directory).
+
+pub mod load;
+pub mod manifest;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// The command name of a checkpoint record: `RELAY-CRC <batch bytes> <crc32 hex>`, written
+/// after every write batch over the bytes since the previous checkpoint.
+pub const CHECKPOINT: &[u8] = b"RELAY-CRC";
+
+/// `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Always = 0,
+    EverySec = 1,
+    No = 2,
+}
+
+impl Fsync {
+    pub fn parse(v: &str) -> Option<Fsync> {
+        match v.to_ascii_lowercase().as_str() {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::EverySec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+
+    fn from_u8(v: u8) -> Fsync {
+        match v {
+            0 => Fsync::Always,
+            2 => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+}
+
+/// Append a command in RESP form to `out`.
+pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    let mut n = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(n.format(args.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        out.push(b'$');
+        out.extend_from_slice(n.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// What the writer thread and the appenders share.
+struct Pending {
+    /// Records not yet handed to the writer.
+    buf: Vec<u8>,
+    /// The database the records in the file are for (a SELECT precedes a change).
+    db: Option<usize>,
+    /// Bytes appended since start (the offset every record ends at).
+    appended: u64,
+    /// The writer should stop once the buffer is written.
+    stopping: bool,
+}
+
+/// INFO persistence counters.
+#[derive(Default)]
+pub struct AofStats {
+    pub current_size: AtomicU64,
+    pub base_size: AtomicU64,
+    pub last_write_ok: AtomicBool,
+    pub fsyncs: AtomicU64,
+    pub delayed_fsync: AtomicU64,
+}
+
+/// The append-only file of one server.
+pub struct Aof {
+    /// Appends are logged only while on (off while loading, or with `appendonly no`).
+    enabled: AtomicBool,
+    policy: AtomicU8,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    /// The offset known to be on disk (under `always`), or written (otherwise).
+    durable: tokio::sync::watch::Sender<u64>,
+    pub stats: AofStats,
+    dir: Mutex<Option<PathBuf>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Default for Aof {
+    fn default() -> Self {
+        Aof {
+            enabled: AtomicBool::new(false),
+            policy: AtomicU8::new(Fsync::EverySec as u8),
+            pending: Mutex::new(Pending {
+                buf: Vec::new(),
+                db: None,
+                appended: 0,
+                stopping: false,
+            }),
+            wake: Condvar::new(),
+            durable: tokio::sync::watch::Sender::new(0),
+            stats: AofStats {
+                last_write_ok: AtomicBool::new(true),
+                ..Default::default()
+            },
+            dir: Mutex::new(None),
+            writer: Mutex::new(None),
+        }
+    }
+}
+
+impl Aof {
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub fn policy(&self) -> Fsync {
+        Fsync::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    pub fn set_policy(&self, p: Fsync) {
+        self.policy.store(p as u8, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// The directory of the AOF files, once opened.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.dir.lock().ok().and_then(|d| d.clone())
+    }
+
+    /// Bytes appended so far (a client waits for the offset its writes ended at).
+    pub fn appended(&self) -> u64 {
+        self.pending.lock().map_or(0, |p| p.appended)
+    }
+
+    /// The offset up to which records are durable (per the policy).
+    pub fn durable(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
+    /// Wait until the records up to `offset` are durable.
+    pub async fn wait_durable(&self, offset: u64) {
+        let mut rx = self.durable.subscribe();
+        let _ = rx.wait_for(|d| *d >= offset).await;
+    }
+
+    /// Append already-encoded records for database `db` (a SELECT is written first when the
+    /// database changes). Called with the changed keys' shard locked.
+    pub fn append(&self, db: usize, records: &[u8]) {
+        if !self.enabled() || records.is_empty() {
+            return;
+        }
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        if p.db != Some(db) {
+            let mut n = itoa::Buffer::new();
+            let before = p.buf.len();
+            encode_command(&mut p.buf, &[b"SELECT", n.format(db).as_bytes()]);
+            p.appended += (p.buf.len() - before) as u64;
+            p.db = Some(db);
+        }
+        p.buf.extend_from_slice(records);
+        p.appended += records.len() as u64;
+        drop(p);
+        self.wake.notify_one();
+    }
+
+    /// Append one command for `db` (for changes made outside a shard lock: FLUSHALL).
+    pub fn append_command(&self, db: usize, args: &[&[u8]]) {
+        if !self.enabled() {
+            return;
+        }
+        let mut rec = Vec::new();
+        encode_command(&mut rec, args);
+        self.append(db, &rec);
+    }
+
+    /// Open (or create) the AOF in `dir` for appending and start the writer thread; the
+    /// files named by the manifest must have been loaded first. Logging starts now.
+    pub fn start(self: &Arc<Self>, dir: &Path, names: &manifest::Names) -> std::io::Result<()> {
+        let m = manifest::Manifest::open_for_append(dir, names)?;
+        let file = m.open_incr()?;
+        self.stats
+            .current_size
+            .store(m.total_size(dir), Ordering::Relaxed);
+        self.stats
+            .base_size
+            .store(m.base_size(dir), Ordering::Relaxed);
+        if let Ok(mut d) = self.dir.lock() {
+            *d = Some(dir.to_path_buf());
+        }
+        let me = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("relay-aof".into())
+            .spawn(move || writer::run(&me, file))?;
+        if let Ok(mut w) = self.writer.lock() {
+            *w = Some(handle);
+        }
+        self.enabled.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stop logging, write and fsync everything appended, and stop the writer (SHUTDOWN,
+    /// SIGTERM).
+    pub fn stop(&self) {
+        self.enabled.store(false, Ordering::Relaxed);
+        if let Ok(mut p) = self.pending.lock() {
+            p.stopping = true;
+        }
+        self.wake.notify_one();
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The file names of one server's AOF, from its configuration.
+pub fn names(appendfilename: &str) -> manifest::Names {
+    manifest::Names::new(appendfilename)
+}

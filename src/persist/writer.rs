@@ -1,0 +1,126 @@
+//! The AOF writer thread: takes what appenders buffered, writes it to the incremental file
+//! and fsyncs per `appendfsync`, then publishes the durable offset clients under `always`
+//! wait for. Runs on its own OS thread so a slow disk never stalls the event loop.
+//!
+//! Group commit falls out of the loop: while one write + fsync is in progress, new records
+//! pile up in the buffer, and the next turn writes and fsyncs all of them at once.
+
+use super::{Aof, Fsync};
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Write `data` completely, retrying after errors (a full disk may clear); nothing is
+/// dropped and nothing is written twice.
+fn write_fully(aof: &Aof, file: &mut File, data: &[u8]) {
+    let mut done = 0;
+    let mut last_log: Option<Instant> = None;
+    while done < data.len() {
+        match file.write(&data[done..]) {
+            Ok(0) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(n) => {
+                done += n;
+                aof.stats.last_write_ok.store(true, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                aof.stats.last_write_ok.store(false, Ordering::Relaxed);
+                if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    tracing::warn!("Error writing to the AOF: {e} (retrying)");
+                    last_log = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn fsync(aof: &Aof, file: &File) {
+    match file.sync_data() {
+        Ok(()) => {
+            aof.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            aof.stats.last_write_ok.store(false, Ordering::Relaxed);
+            tracing::warn!("Error fsyncing the AOF: {e}");
+        }
+    }
+}
+
+pub(super) fn run(aof: &Aof, mut file: File) {
+    let mut data = Vec::new();
+    let mut last_fsync = Instant::now();
+    let mut unsynced = false;
+    loop {
+        let (end, stopping) = {
+            let Ok(mut p) = aof.pending.lock() else {
+                return;
+            };
+            loop {
+                if !p.buf.is_empty() || p.stopping {
+                    break;
+                }
+                let everysec = aof.policy() == Fsync::EverySec;
+                if unsynced && everysec {
+                    let left = Duration::from_secs(1).saturating_sub(last_fsync.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    p = match aof.wake.wait_timeout(p, left) {
+                        Ok((p, _)) => p,
+                        Err(_) => return,
+                    };
+                } else {
+                    p = match aof.wake.wait(p) {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    };
+                }
+            }
+            std::mem::swap(&mut p.buf, &mut data);
+            (p.appended, p.stopping)
+        };
+        if !data.is_empty() {
+            // Each batch ends with a checkpoint over its bytes: loading verifies every batch,
+            // and a batch without its checkpoint is a torn tail.
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&data);
+            let sum = format!("{:08x}", crc.finalize());
+            let len = data.len().to_string();
+            super::encode_command(
+                &mut data,
+                &[super::CHECKPOINT, len.as_bytes(), sum.as_bytes()],
+            );
+            write_fully(aof, &mut file, &data);
+            aof.stats
+                .current_size
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+            data.clear();
+            // Keep a big buffer from a burst from staying allocated.
+            if data.capacity() > 16 << 20 {
+                data = Vec::new();
+            }
+            unsynced = true;
+        }
+        match aof.policy() {
+            Fsync::Always => {
+                fsync(aof, &file);
+                unsynced = false;
+                last_fsync = Instant::now();
+            }
+            Fsync::EverySec if unsynced && last_fsync.elapsed() >= Duration::from_secs(1) => {
+                fsync(aof, &file);
+                unsynced = false;
+                last_fsync = Instant::now();
+            }
+            _ => {}
+        }
+        if stopping {
+            fsync(aof, &file);
+            aof.durable.send_replace(end);
+            return;
+        }
+        aof.durable.send_replace(end);
+    }
+}
