@@ -175,7 +175,16 @@ fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool, 
         _ if timed_out => Reply::NullArray,
         _ => {
             let retry = blocked.retry.clone();
+            let logged_before = shared.aof.appended();
             let reply = command::dispatch(&mut Ctx { shared, session }, &retry);
+            // A served group read changed the PEL: under always, its reply waits for that.
+            let logged = shared.aof.appended();
+            if logged > logged_before
+                && shared.aof.enabled()
+                && shared.aof.policy() == crate::persist::Fsync::Always
+            {
+                session.durable_wait = session.durable_wait.max(logged);
+            }
             if matches!(reply, Reply::None) {
                 // Still waiting: let the next waiter look.
                 if let (Some(b), true) = (&session.blocked, signalled) {

@@ -225,6 +225,13 @@ impl RawConn {
         self.stream.write_all(bytes).await.expect("write");
     }
 
+    /// Send a command and read its reply; `None` if the server went away (crash tests).
+    pub async fn try_cmd(&mut self, args: &[&str]) -> Option<Resp> {
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.stream.write_all(&encode_command(&refs)).await.ok()?;
+        self.read_timeout(Duration::from_secs(10)).await
+    }
+
     pub async fn send(&mut self, args: &[&str]) {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
         self.send_raw(&encode_command(&a)).await;
