@@ -403,10 +403,43 @@ async fn active_expire(shared: Arc<Shared>) {
             _ = shutdown.changed() => break,
         }
         shared.keyspace.tick_lru_clock();
+        auto_rewrite(&shared);
         let started = Instant::now();
         while shared.keyspace.active_expire(200) && started.elapsed() < Duration::from_millis(25) {
             tokio::task::yield_now().await;
         }
+    }
+}
+
+/// auto-aof-rewrite-percentage / -min-size: compact the AOF once it has grown enough since
+/// the last compaction (or the load).
+fn auto_rewrite(shared: &Arc<Shared>) {
+    let aof = &shared.aof;
+    // After a failed compaction, automatic ones wait for a BGREWRITEAOF that succeeds
+    // (retrying every tick would hammer a full or failing disk).
+    if !aof.enabled()
+        || aof.stats.rewriting.load(Ordering::Relaxed)
+        || !aof.stats.last_rewrite_ok.load(Ordering::Relaxed)
+    {
+        return;
+    }
+    let (pct, min) = {
+        let c = shared.config();
+        (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+    };
+    let size = aof.stats.current_size.load(Ordering::Relaxed);
+    let base = aof.stats.rewrite_base.load(Ordering::Relaxed).max(1);
+    if pct == 0 || size < min || (size - base.min(size)) * 100 / base < pct {
+        return;
+    }
+    tracing::info!(
+        "Starting automatic rewriting of AOF on {}% growth",
+        (size - base.min(size)) * 100 / base
+    );
+    if let Err(crate::persist::rewrite::NotStarted::Failed(e)) =
+        crate::persist::rewrite::start(shared)
+    {
+        tracing::warn!("Automatic AOF rewrite could not start: {e}");
     }
 }
 

@@ -4,93 +4,15 @@
 
 mod common;
 
+use common::persist::{
+    free_port, incr_file, kill9, loaded, shutdown, spawn, start, temp_dir, Server,
+};
 use common::{relay_binary, RawConn, Resp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A fresh directory for one test's AOF.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relay-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(dir: &Path, extra: &[&str]) -> Child {
-    let port = free_port();
-    Command::new(relay_binary())
-        .args(["--port", &port.to_string(), "--loglevel", "notice"])
-        .args(["--dir", dir.to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn relay-server")
-}
-
-/// Start relay-server on `dir` and wait until it has loaded its AOF.
-async fn start(dir: &Path, extra: &[&str]) -> Server {
-    let port = free_port();
-    let child = Command::new(relay_binary())
-        .args(["--port", &port.to_string(), "--loglevel", "warning"])
-        .args(["--dir", dir.to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn relay-server");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server { child, addr };
-    let started = Instant::now();
-    loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "relay-server did not load"
-        );
-        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
-            drop(s);
-            let mut c = RawConn::connect(addr).await;
-            if loaded(&c.cmd(&["INFO", "persistence"]).await.text()) {
-                return server;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// INFO persistence says the load is over (`loading:0`, not `async_loading:0`).
-fn loaded(info: &str) -> bool {
-    info.lines().any(|l| l.trim() == "loading:0")
-}
-
-fn kill9(server: &mut Server) {
-    let _ = server.child.kill(); // SIGKILL
-    let _ = server.child.wait();
-}
 
 /// What the clients were told before the crash.
 #[derive(Default)]
@@ -322,19 +244,6 @@ async fn under_everysec_a_sigkill_loses_at_most_the_last_second_and_keeps_a_pref
         ids.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// SHUTDOWN (no reply) and wait for the process to exit.
-async fn shutdown(mut server: Server) {
-    let mut c = RawConn::connect(server.addr).await;
-    c.send(&["SHUTDOWN"]).await;
-    let status = server.child.wait().unwrap();
-    assert!(status.success());
-}
-
-/// The incremental AOF file of `dir`.
-fn incr_file(dir: &Path) -> PathBuf {
-    dir.join("appendonlydir/appendonly.aof.1.incr.aof")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ pub mod expire;
 pub mod introspection;
 pub mod keys;
 pub mod object;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod stream;
@@ -224,6 +225,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     expire::COMMANDS,
     object::COMMANDS,
+    persistence::COMMANDS,
     strings::COMMANDS,
     pubsub::COMMANDS,
     stream::COMMANDS,

@@ -276,12 +276,30 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             }
             s.line("rdb_changes_since_last_save", "0".into());
             s.line("rdb_bgsave_in_progress", "0".into());
+            let st = &aof.stats;
+            s.line(
+                "rdb_last_save_time",
+                st.last_save
+                    .load(Ordering::Relaxed)
+                    .max(shared.started_unix)
+                    .to_string(),
+            );
             s.line("aof_enabled", flag(aof.enabled() || loading));
-            s.line("aof_rewrite_in_progress", "0".into());
+            s.line(
+                "aof_rewrite_in_progress",
+                flag(st.rewriting.load(Ordering::Relaxed)),
+            );
             s.line("aof_rewrite_scheduled", "0".into());
-            s.line("aof_last_rewrite_time_sec", "-1".into());
+            s.line(
+                "aof_last_rewrite_time_sec",
+                st.last_rewrite_secs.load(Ordering::Relaxed).to_string(),
+            );
             s.line("aof_current_rewrite_time_sec", "-1".into());
-            s.line("aof_last_bgrewrite_status", "ok".into());
+            let ok = |b: bool| if b { "ok" } else { "err" }.to_string();
+            s.line(
+                "aof_last_bgrewrite_status",
+                ok(st.last_rewrite_ok.load(Ordering::Relaxed)),
+            );
             let write_ok = aof.stats.last_write_ok.load(Ordering::Relaxed);
             s.line(
                 "aof_last_write_status",

@@ -302,8 +302,14 @@ pub fn load_all(
     let mut done_before = 0u64;
     let mut last_report = std::time::Instant::now();
     let mut failed = 0u64;
+    // A torn write can only be at the end of the last file written to: the last non-empty
+    // one (a compaction may have added an empty file after it just before a crash).
+    let last_written = files
+        .iter()
+        .rposition(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .unwrap_or(0);
     for (i, path) in files.iter().enumerate() {
-        let last = i + 1 == files.len();
+        let last = i >= last_written;
         let data = match read_file(path) {
             Ok(d) => d,
             // The newest incremental file may not exist yet (created on first append).

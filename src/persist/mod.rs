@@ -18,6 +18,7 @@
 
 pub mod load;
 pub mod manifest;
+pub mod rewrite;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -88,11 +89,26 @@ struct Pending {
     appended: u64,
     /// The writer should stop once the buffer is written.
     stopping: bool,
+    /// A compaction's cut: the first `n` bytes of `buf` still go to the current file, the
+    /// rest to this new incremental file.
+    rotate: Option<(usize, std::fs::File)>,
+    /// SAVE asked for an fsync whatever the policy.
+    force_sync: bool,
 }
 
 /// INFO persistence counters.
 #[derive(Default)]
 pub struct AofStats {
+    pub rewriting: AtomicBool,
+    /// The appended offset known to be fsynced.
+    pub synced: AtomicU64,
+    /// Seconds the last compaction took (-1: none yet).
+    pub last_rewrite_secs: std::sync::atomic::AtomicI64,
+    pub last_rewrite_ok: AtomicBool,
+    /// Unix time of the last successful compaction, or of the start (LASTSAVE).
+    pub last_save: AtomicU64,
+    /// Size of the files right after the last compaction or load (auto-rewrite's base).
+    pub rewrite_base: AtomicU64,
     pub current_size: AtomicU64,
     pub base_size: AtomicU64,
     pub last_write_ok: AtomicBool,
@@ -111,6 +127,8 @@ pub struct Aof {
     durable: tokio::sync::watch::Sender<u64>,
     pub stats: AofStats,
     dir: Mutex<Option<PathBuf>>,
+    /// The manifest in force and the file names (for compaction).
+    files: Mutex<Option<(manifest::Manifest, manifest::Names)>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -124,14 +142,19 @@ impl Default for Aof {
                 db: None,
                 appended: 0,
                 stopping: false,
+                rotate: None,
+                force_sync: false,
             }),
             wake: Condvar::new(),
             durable: tokio::sync::watch::Sender::new(0),
             stats: AofStats {
                 last_write_ok: AtomicBool::new(true),
+                last_rewrite_ok: AtomicBool::new(true),
+                last_rewrite_secs: std::sync::atomic::AtomicI64::new(-1),
                 ..Default::default()
             },
             dir: Mutex::new(None),
+            files: Mutex::new(None),
             writer: Mutex::new(None),
         }
     }
@@ -218,6 +241,12 @@ impl Aof {
         if let Ok(mut d) = self.dir.lock() {
             *d = Some(dir.to_path_buf());
         }
+        let total = m.total_size(dir);
+        self.stats.rewrite_base.store(total, Ordering::Relaxed);
+        self.stats.last_save.store(unix_now(), Ordering::Relaxed);
+        if let Ok(mut f) = self.files.lock() {
+            *f = Some((m.clone(), names.clone()));
+        }
         let me = self.clone();
         let handle = std::thread::Builder::new()
             .name("relay-aof".into())
@@ -240,6 +269,60 @@ impl Aof {
         let handle = self.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
             let _ = h.join();
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Aof {
+    /// The cut of a compaction (called with every shard locked): records appended so far
+    /// stay in the current file, every later one goes to `next`, which starts with a SELECT.
+    pub(crate) fn rotate_to(&self, next: std::fs::File) {
+        if let Ok(mut p) = self.pending.lock() {
+            let n = p.buf.len();
+            p.rotate = Some((n, next));
+            p.db = None;
+        }
+        self.wake.notify_one();
+    }
+
+    /// SAVE: make everything appended so far durable now, whatever the policy; false if it
+    /// did not happen within `timeout`.
+    pub fn sync_now(&self, timeout: std::time::Duration) -> bool {
+        let target = match self.pending.lock() {
+            Ok(mut p) => {
+                p.force_sync = true;
+                p.appended
+            }
+            Err(_) => return false,
+        };
+        self.wake.notify_one();
+        let until = std::time::Instant::now() + timeout;
+        while self.stats.synced.load(Ordering::Acquire) < target {
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// The manifest in force and the names, while the AOF is open.
+    pub(crate) fn files(&self) -> Option<(manifest::Manifest, manifest::Names)> {
+        self.files.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub(crate) fn set_manifest(&self, m: manifest::Manifest) {
+        if let Ok(mut f) = self.files.lock() {
+            if let Some((cur, _)) = f.as_mut() {
+                *cur = m;
+            }
         }
     }
 }

@@ -48,17 +48,35 @@ fn fsync(aof: &Aof, file: &File) {
     }
 }
 
+/// Write one batch to `file`, ending it with its checkpoint record.
+fn write_batch(aof: &Aof, file: &mut File, data: &mut Vec<u8>) {
+    if data.is_empty() {
+        return;
+    }
+    // Each batch ends with a checkpoint over its bytes: loading verifies every batch, and a
+    // batch without its checkpoint is a torn tail.
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(data);
+    let sum = format!("{:08x}", crc.finalize());
+    let len = data.len().to_string();
+    super::encode_command(data, &[super::CHECKPOINT, len.as_bytes(), sum.as_bytes()]);
+    write_fully(aof, file, data);
+    aof.stats
+        .current_size
+        .fetch_add(data.len() as u64, Ordering::Relaxed);
+}
+
 pub(super) fn run(aof: &Aof, mut file: File) {
     let mut data = Vec::new();
     let mut last_fsync = Instant::now();
     let mut unsynced = false;
     loop {
-        let (end, stopping) = {
+        let (end, sync_now, rotate, stopping) = {
             let Ok(mut p) = aof.pending.lock() else {
                 return;
             };
             loop {
-                if !p.buf.is_empty() || p.stopping {
+                if !p.buf.is_empty() || p.stopping || p.rotate.is_some() || p.force_sync {
                     break;
                 }
                 let everysec = aof.policy() == Fsync::EverySec;
@@ -79,48 +97,47 @@ pub(super) fn run(aof: &Aof, mut file: File) {
                 }
             }
             std::mem::swap(&mut p.buf, &mut data);
-            (p.appended, p.stopping)
+            let forced = std::mem::take(&mut p.force_sync);
+            (
+                p.appended,
+                p.stopping || forced,
+                p.rotate.take(),
+                p.stopping,
+            )
         };
-        if !data.is_empty() {
-            // Each batch ends with a checkpoint over its bytes: loading verifies every batch,
-            // and a batch without its checkpoint is a torn tail.
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&data);
-            let sum = format!("{:08x}", crc.finalize());
-            let len = data.len().to_string();
-            super::encode_command(
-                &mut data,
-                &[super::CHECKPOINT, len.as_bytes(), sum.as_bytes()],
-            );
-            write_fully(aof, &mut file, &data);
-            aof.stats
-                .current_size
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if let Some((n, next)) = rotate {
+            // A compaction's cut: what came before it completes the old file (made durable
+            // before anything reaches the new one), the rest starts the new file.
+            let mut after = data.split_off(n.min(data.len()));
+            write_batch(aof, &mut file, &mut data);
+            fsync(aof, &file);
+            file = next;
             data.clear();
-            // Keep a big buffer from a burst from staying allocated.
-            if data.capacity() > 16 << 20 {
-                data = Vec::new();
-            }
+            write_batch(aof, &mut file, &mut after);
+            unsynced = !after.is_empty();
+        } else if !data.is_empty() {
+            write_batch(aof, &mut file, &mut data);
             unsynced = true;
         }
-        match aof.policy() {
-            Fsync::Always => {
-                fsync(aof, &file);
-                unsynced = false;
-                last_fsync = Instant::now();
-            }
-            Fsync::EverySec if unsynced && last_fsync.elapsed() >= Duration::from_secs(1) => {
-                fsync(aof, &file);
-                unsynced = false;
-                last_fsync = Instant::now();
-            }
-            _ => {}
+        data.clear();
+        // Keep a big buffer from a burst from staying allocated.
+        if data.capacity() > 16 << 20 {
+            data = Vec::new();
         }
-        if stopping {
+        let due = match aof.policy() {
+            Fsync::Always => true,
+            Fsync::EverySec => unsynced && last_fsync.elapsed() >= Duration::from_secs(1),
+            Fsync::No => false,
+        };
+        if due || sync_now {
             fsync(aof, &file);
-            aof.durable.send_replace(end);
-            return;
+            unsynced = false;
+            last_fsync = Instant::now();
+            aof.stats.synced.store(end, Ordering::Release);
         }
         aof.durable.send_replace(end);
+        if stopping {
+            return;
+        }
     }
 }

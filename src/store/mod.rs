@@ -75,6 +75,9 @@ pub struct Keyspace {
     lru_clock: std::sync::atomic::AtomicU32,
 }
 
+/// A copy of one database's keys with their values and deadlines (unix ms).
+pub type DbSnapshot = Vec<(Bytes, Value, Option<u64>)>;
+
 /// One page of a SCAN.
 pub struct ScanPage {
     pub cursor: u64,
@@ -301,6 +304,29 @@ impl Keyspace {
             }
         }
         more
+    }
+
+    /// Every database's keys, values and deadlines at one instant: all shards are locked (in
+    /// order) while they are copied and while `at_cut` runs, so nothing changes in between —
+    /// an AOF compaction switches files in `at_cut`, making every later record apply to
+    /// exactly this state.
+    pub fn snapshot_with<R>(
+        &self,
+        at_cut: impl FnOnce() -> R,
+    ) -> (Vec<DbSnapshot>, R) {
+        let mut guards = Vec::with_capacity(self.dbs.len() * SHARDS);
+        for db in 0..self.dbs.len() {
+            for s in 0..SHARDS {
+                guards.push((db, self.lock_at(db, s, 0, false)));
+            }
+        }
+        let mut out: Vec<DbSnapshot> = vec![Vec::new(); self.dbs.len()];
+        for (db, g) in guards.iter_mut() {
+            out[*db].extend(g.snapshot());
+        }
+        let r = at_cut();
+        drop(guards);
+        (out, r)
     }
 
     /// FLUSHDB (logged as one).

@@ -322,6 +322,20 @@ impl Shard {
         n
     }
 
+    /// A copy of every live key with its value and deadline (an AOF compaction's snapshot).
+    /// Strings share their bytes; streams are copied.
+    pub fn snapshot(&mut self) -> Vec<(Bytes, Value, Option<u64>)> {
+        if !self.deadlines.is_empty() {
+            self.now();
+        }
+        let this = &*self;
+        this.map
+            .iter()
+            .filter(|(_, s)| !this.is_expired(s))
+            .map(|(k, s)| (k.clone(), s.value.clone(), s.deadline()))
+            .collect()
+    }
+
     /// Drop every key (FLUSHDB), returning the old map so it is freed outside the lock.
     pub fn take_all(&mut self) -> HashMap<Bytes, Slot> {
         self.deadlines.clear();

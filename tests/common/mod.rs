@@ -2,6 +2,8 @@
 //! the oracle, and a raw RESP2/RESP3 connection for protocol-level assertions.
 #![allow(dead_code)]
 
+pub mod persist;
+
 use relay::{Config, Server, ServerHandle};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -122,6 +122,14 @@ impl Idmp {
         }
     }
 
+    /// Every remembered (producer, idempotent ID, entry), each producer's oldest first (what a
+    /// compacted append-only file records with XIDMPRECORD).
+    pub fn records(&self) -> impl Iterator<Item = (&Bytes, &Bytes, StreamId)> + '_ {
+        self.producers
+            .iter()
+            .flat_map(|(pid, p)| p.order.iter().map(move |(iid, id)| (pid, iid, *id)))
+    }
+
     /// The entry a producer's idempotent ID already added, if it is remembered.
     pub fn lookup(&self, pid: &[u8], iid: &[u8]) -> Option<StreamId> {
         self.producers.get(pid)?.ids.get(iid).copied()
