@@ -16,6 +16,7 @@
 //! so subscribers find message boundaries by arithmetic and read the publish timestamp each
 //! payload carries to measure publish→delivery latency.
 
+mod aof;
 mod group;
 
 use std::net::SocketAddr;
@@ -48,21 +49,20 @@ fn free_port() -> u16 {
 }
 
 fn start(name: &'static str) -> Target {
+    // Redis runs without persistence here; so does Relay.
+    start_with(name, &["--appendonly", "no"])
+}
+
+/// Start `name` with persistence flags (the same spelling for both servers).
+fn start_with(name: &'static str, persistence: &[&str]) -> Target {
     let port = free_port();
     let child = if name == "relay" {
         let exe = std::env::current_exe()
             .unwrap()
             .with_file_name("relay-server");
         Command::new(exe)
-            // Redis runs without persistence here; so does Relay.
-            .args([
-                "--port",
-                &port.to_string(),
-                "--loglevel",
-                "warning",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string(), "--loglevel", "warning"])
+            .args(persistence)
             .stdout(Stdio::null())
             .spawn()
             .expect("relay-server beside relay-bench (cargo build --release)")
@@ -73,11 +73,10 @@ fn start(name: &'static str) -> Target {
                 &port.to_string(),
                 "--save",
                 "",
-                "--appendonly",
-                "no",
                 "--loglevel",
                 "warning",
             ])
+            .args(persistence)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server on PATH")
@@ -860,6 +859,25 @@ fn main() {
             let (used, rss) = rt.block_on(memory_per_entry(t, 1_000_000));
             vec![used, rss]
         }),
+    ));
+    for policy in ["always", "everysec"] {
+        workloads.push((
+            vec![(
+                format!("XADD, 50 clients, pipeline 1, appendonly yes, appendfsync {policy}"),
+                "entries/s",
+                true,
+            )],
+            Box::new(move |t: &Target| vec![rt.block_on(aof::xadd_rate(t.name, policy, secs))]),
+        ));
+    }
+    let aof_mb: u64 = arg(&args, "--aof-mb").unwrap_or(1024);
+    workloads.push((
+        vec![(
+            format!("time to load a {aof_mb} MB AOF of XADDs"),
+            "ms",
+            false,
+        )],
+        Box::new(move |t: &Target| vec![rt.block_on(aof::load_time(t.name, aof_mb))]),
     ));
     workloads.push((
         vec![(

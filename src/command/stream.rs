@@ -365,12 +365,8 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         stream.append(new_id, &fields, limits);
         let id = new_id.to_bytes();
-        if log.on() {
-            // The effect: this entry under its concrete ID.
-            let mut rec: Vec<&[u8]> = vec![b"XADD", &key, &id];
-            rec.extend(args[field_pos..].iter().map(|a| a.as_ref()));
-            log.cmd(&rec);
-        }
+        // The effect: this entry under its concrete ID.
+        log.cmd_with(&[b"XADD", &key, &id], &args[field_pos..]);
         if let Some((pid, iid)) = &idmp {
             stream.idmp.record(pid, iid, new_id);
             log.cmd(&[b"XIDMPRECORD", &key, pid, iid, &id]);

@@ -66,14 +66,40 @@ impl Fsync {
 
 /// Append a command in RESP form to `out`.
 pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    let mut n = itoa::Buffer::new();
-    out.push(b'*');
-    out.extend_from_slice(n.format(args.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        out.push(b'$');
-        out.extend_from_slice(n.format(a.len()).as_bytes());
+    encode_command_parts(out, args, &[]);
+}
+
+/// Append `*<n>\r\n`-style header `tag` + `n`.
+#[inline]
+fn put_len(out: &mut Vec<u8>, tag: u8, n: usize) {
+    // Lengths in records are almost always below 100: two digits without formatting.
+    if n < 10 {
+        out.extend_from_slice(&[tag, b'0' + n as u8, b'\r', b'\n']);
+    } else if n < 100 {
+        out.extend_from_slice(&[
+            tag,
+            b'0' + (n / 10) as u8,
+            b'0' + (n % 10) as u8,
+            b'\r',
+            b'\n',
+        ]);
+    } else {
+        out.push(tag);
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Append the command `head` followed by `tail` (a client's arguments, copied as they are)
+/// in RESP form, reserving the space once: this runs for every logged write.
+pub fn encode_command_parts(out: &mut Vec<u8>, head: &[&[u8]], tail: &[bytes::Bytes]) {
+    let size: usize = head.iter().map(|a| a.len() + 16).sum::<usize>()
+        + tail.iter().map(|a| a.len() + 16).sum::<usize>()
+        + 16;
+    out.reserve(size);
+    put_len(out, b'*', head.len() + tail.len());
+    for a in head.iter().copied().chain(tail.iter().map(|b| b.as_ref())) {
+        put_len(out, b'$', a.len());
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
@@ -204,6 +230,9 @@ impl Aof {
         let Ok(mut p) = self.pending.lock() else {
             return;
         };
+        // The writer only needs waking when the buffer goes from empty to not: while it is
+        // busy it takes everything that piled up on its next turn (no wake-up per record).
+        let wake = p.buf.is_empty();
         if p.db != Some(db) {
             let mut n = itoa::Buffer::new();
             let before = p.buf.len();
@@ -214,7 +243,9 @@ impl Aof {
         p.buf.extend_from_slice(records);
         p.appended += records.len() as u64;
         drop(p);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
     }
 
     /// Append one command for `db` (for changes made outside a shard lock: FLUSHALL).

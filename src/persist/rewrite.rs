@@ -172,10 +172,7 @@ fn write_stream(w: &mut BaseWriter, key: &[u8], s: &Stream) -> std::io::Result<(
 }
 
 /// Write the snapshot as the base file at `path`; returns its size.
-fn write_base(
-    path: &std::path::Path,
-    snapshot: &[DbSnapshot],
-) -> std::io::Result<u64> {
+fn write_base(path: &std::path::Path, snapshot: &[DbSnapshot]) -> std::io::Result<u64> {
     let file = OpenOptions::new()
         .create(true)
         .write(true)

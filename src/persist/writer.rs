@@ -66,6 +66,11 @@ fn write_batch(aof: &Aof, file: &mut File, data: &mut Vec<u8>) {
         .fetch_add(data.len() as u64, Ordering::Relaxed);
 }
 
+/// How long the writer lets records gather under `everysec` and `no`.
+const COALESCE: Duration = Duration::from_millis(1);
+/// … and under `always`, where each client waits for the fsync.
+const GATHER_ALWAYS: Duration = Duration::from_micros(100);
+
 pub(super) fn run(aof: &Aof, mut file: File) {
     let mut data = Vec::new();
     let mut last_fsync = Instant::now();
@@ -95,6 +100,25 @@ pub(super) fn run(aof: &Aof, mut file: File) {
                         Err(_) => return,
                     };
                 }
+            }
+            let urgent = p.stopping || p.force_sync || p.rotate.is_some();
+            if !p.buf.is_empty() && !urgent {
+                // Let records gather into one write instead of one per wake-up: under
+                // everysec and no nobody waits for them, so a millisecond's worth (Redis
+                // writes once per event-loop turn); under always the clients wait, so just
+                // long enough for the rest of the event loop's turn to append theirs and
+                // share this fsync.
+                let pause = if aof.policy() == Fsync::Always {
+                    GATHER_ALWAYS
+                } else {
+                    COALESCE
+                };
+                drop(p);
+                std::thread::sleep(pause);
+                p = match aof.pending.lock() {
+                    Ok(p) => p,
+                    Err(_) => return,
+                };
             }
             std::mem::swap(&mut p.buf, &mut data);
             let forced = std::mem::take(&mut p.force_sync);

@@ -310,10 +310,7 @@ impl Keyspace {
     /// order) while they are copied and while `at_cut` runs, so nothing changes in between —
     /// an AOF compaction switches files in `at_cut`, making every later record apply to
     /// exactly this state.
-    pub fn snapshot_with<R>(
-        &self,
-        at_cut: impl FnOnce() -> R,
-    ) -> (Vec<DbSnapshot>, R) {
+    pub fn snapshot_with<R>(&self, at_cut: impl FnOnce() -> R) -> (Vec<DbSnapshot>, R) {
         let mut guards = Vec::with_capacity(self.dbs.len() * SHARDS);
         for db in 0..self.dbs.len() {
             for s in 0..SHARDS {

@@ -50,8 +50,14 @@ impl Log<'_> {
     /// Log a command as it was sent.
     pub fn args(&mut self, args: &[Bytes]) {
         if self.on {
-            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-            crate::persist::encode_command(self.buf, &refs);
+            crate::persist::encode_command_parts(self.buf, &[], args);
+        }
+    }
+
+    /// Log `head` followed by client arguments `tail` (no intermediate list).
+    pub fn cmd_with(&mut self, head: &[&[u8]], tail: &[Bytes]) {
+        if self.on {
+            crate::persist::encode_command_parts(self.buf, head, tail);
         }
     }
 
@@ -93,8 +99,7 @@ impl Shard {
     /// applies to: XACK, XNACK, XDELEX, …).
     pub fn log_args(&mut self, args: &[bytes::Bytes]) {
         if self.logging {
-            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-            crate::persist::encode_command(&mut self.log_buf, &refs);
+            crate::persist::encode_command_parts(&mut self.log_buf, &[], args);
         }
     }
 
