@@ -285,3 +285,38 @@ async fn bgsave_save_and_lastsave_map_onto_the_aof() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appendonly_turned_on_at_run_time_starts_from_the_current_state() {
+    let dir = temp_dir("enable");
+    let mut server = start(&dir, &["--appendonly", "no"]).await;
+    let mut c = RawConn::connect(server.addr).await;
+    build(&mut c, 2_000).await;
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendonly", "yes"]).await,
+        Resp::Simple("OK".into())
+    );
+    wait_rewrite_done(&mut c).await;
+    assert!(manifest(&dir).contains("type b"), "{}", manifest(&dir));
+    c.cmd(&["XADD", "s", "*", "n", "after"]).await;
+    c.cmd(&["SAVE"]).await;
+    let before = full_state(&mut c).await;
+    kill9(&mut server);
+    let mut server = start(&dir, &[]).await;
+    let mut c = RawConn::connect(server.addr).await;
+    assert_eq!(full_state(&mut c).await, before);
+    // Off again: later changes are not logged.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendonly", "no"]).await,
+        Resp::Simple("OK".into())
+    );
+    let info = c.cmd(&["INFO", "persistence"]).await.text();
+    assert!(info.contains("aof_enabled:0"), "{info}");
+    c.cmd(&["XADD", "s", "*", "n", "unlogged"]).await;
+    kill9(&mut server);
+    let server = start(&dir, &[]).await;
+    let mut c = RawConn::connect(server.addr).await;
+    assert_eq!(full_state(&mut c).await, before);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -481,9 +481,8 @@ fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Options Redis can change at run time but Relay cannot (they would need a new listener):
 /// a bad value gets Redis's error, a good one "can't set immutable config".
 /// Options Redis can change at run time that Relay fixes at start (setting the value they
-/// already have is accepted). appendonly: turning the AOF on while running needs a
-/// compaction to write the current state first, which is not built yet.
-const FIXED_AT_START: &[&str] = &["port", "bind", "appendonly", "dir"];
+/// already have is accepted).
+const FIXED_AT_START: &[&str] = &["port", "bind", "dir"];
 
 /// CONFIG SET name value [name value ...]: all or nothing, errors in Redis's precedence
 /// (the first unknown, immutable or duplicated name, then the first bad value).
@@ -529,6 +528,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Some((name, why)) = refused {
         return set_failed(name, why);
     }
+    let aof_was = ctx.shared.config().appendonly;
     {
         let mut cfg = ctx.shared.config_mut();
         let mut candidate = cfg.clone();
@@ -543,6 +543,19 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         *cfg = candidate;
     }
     ctx.shared.apply_config();
+    let aof_now = ctx.shared.config().appendonly;
+    if aof_now != aof_was {
+        // appendonly at run time: on starts an AOF whose base is the current state (written
+        // in the background, as Redis does); off writes and fsyncs what is pending and stops.
+        if aof_now {
+            if let Err(e) = crate::persist::rewrite::enable(ctx.shared) {
+                ctx.shared.config_mut().appendonly = false;
+                return set_failed(b"appendonly", &e);
+            }
+        } else {
+            ctx.shared.aof.stop();
+        }
+    }
     Reply::ok()
 }
 

@@ -263,6 +263,24 @@ impl Aof {
     pub fn start(self: &Arc<Self>, dir: &Path, names: &manifest::Names) -> std::io::Result<()> {
         let m = manifest::Manifest::open_for_append(dir, names)?;
         let file = m.open_incr()?;
+        self.open_writer(dir, names, m, file)?;
+        self.enabled.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Start the writer thread on `file` (the last incremental file of `m`), without
+    /// turning logging on.
+    pub(crate) fn open_writer(
+        self: &Arc<Self>,
+        dir: &Path,
+        names: &manifest::Names,
+        m: manifest::Manifest,
+        file: std::fs::File,
+    ) -> std::io::Result<()> {
+        if let Ok(mut p) = self.pending.lock() {
+            p.stopping = false;
+            p.db = None;
+        }
         self.stats
             .current_size
             .store(m.total_size(dir), Ordering::Relaxed);
@@ -285,8 +303,12 @@ impl Aof {
         if let Ok(mut w) = self.writer.lock() {
             *w = Some(handle);
         }
-        self.enabled.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Turn logging on (with every shard locked, at an AOF-enabling compaction's cut).
+    pub(crate) fn set_enabled(&self) {
+        self.enabled.store(true, Ordering::Relaxed);
     }
 
     /// Stop logging, write and fsync everything appended, and stop the writer (SHUTDOWN,

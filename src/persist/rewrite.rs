@@ -205,6 +205,98 @@ fn write_base(path: &std::path::Path, snapshot: &[DbSnapshot]) -> std::io::Resul
     Ok(w.written)
 }
 
+/// CONFIG SET appendonly yes while running: start an AOF that begins with a base holding the
+/// current state. The old manifest (from an earlier run with the AOF on) is removed first,
+/// so until the new manifest is written a crash restarts empty rather than with stale
+/// data — what was never logged cannot be recovered, as in Redis. Logging starts at the
+/// snapshot's cut, so the new incremental file holds exactly the changes after the base.
+pub fn enable(shared: &Arc<crate::server::Shared>) -> Result<(), String> {
+    let aof: &Arc<Aof> = &shared.aof;
+    if aof.enabled() {
+        return Ok(());
+    }
+    if aof.stats.rewriting.swap(true, Ordering::AcqRel) {
+        return Err("a rewrite is in progress".into());
+    }
+    let result = enable_inner(shared);
+    if result.is_err() {
+        aof.stats.rewriting.store(false, Ordering::Release);
+    }
+    result.map_err(|e| e.to_string())
+}
+
+fn enable_inner(shared: &Arc<crate::server::Shared>) -> std::io::Result<()> {
+    let aof = shared.aof.clone();
+    let (dir, names) = {
+        let c = shared.config();
+        (
+            std::path::Path::new(&c.dir).join(&c.appenddirname),
+            super::names(&c.appendfilename),
+        )
+    };
+    std::fs::create_dir_all(&dir)?;
+    let old = Manifest::read(&dir, &names)?;
+    let seq = old
+        .as_ref()
+        .map(|m| {
+            m.incrs
+                .iter()
+                .map(|(_, s)| *s)
+                .chain(m.base.iter().map(|(_, s)| *s))
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+        + 1;
+    if old.is_some() {
+        std::fs::remove_file(dir.join(names.manifest()))?;
+        sync_dir(&dir)?;
+    }
+    let incr_name = names.incr(seq);
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(&incr_name))?;
+    let target = Manifest {
+        dir: dir.clone(),
+        base: None,
+        incrs: vec![(incr_name.clone(), seq)],
+    };
+    aof.open_writer(&dir, &names, target.clone(), file)?;
+    let started = std::time::Instant::now();
+    let (snapshot, ()) = shared.keyspace.snapshot_with(|| aof.set_enabled());
+    let old = old.unwrap_or(Manifest {
+        dir: dir.clone(),
+        base: None,
+        incrs: vec![],
+    });
+    std::thread::Builder::new()
+        .name("relay-rewrite".into())
+        .spawn(move || {
+            let result = finish(&aof, &old, &names, seq, &incr_name, &snapshot);
+            match &result {
+                Ok(size) => {
+                    aof.stats.base_size.store(*size, Ordering::Relaxed);
+                    let total = aof.stats.current_size.load(Ordering::Relaxed);
+                    aof.stats.rewrite_base.store(total, Ordering::Relaxed);
+                    aof.stats
+                        .last_save
+                        .store(super::unix_now(), Ordering::Relaxed);
+                    tracing::info!("The append only file is on: {size} bytes of base written");
+                }
+                Err(e) => tracing::warn!("Turning the append only file on failed: {e}"),
+            }
+            aof.stats
+                .last_rewrite_secs
+                .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+            aof.stats
+                .last_rewrite_ok
+                .store(result.is_ok(), Ordering::Relaxed);
+            aof.stats.rewriting.store(false, Ordering::Release);
+        })?;
+    Ok(())
+}
+
 /// Why a compaction could not start.
 pub enum NotStarted {
     Off,
