@@ -15,6 +15,7 @@ use bytes::Bytes;
 use chunk::{Chunk, Entry};
 use id::StreamId;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Where a chunk ends: Redis's stream-node-max-entries and stream-node-max-bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,9 @@ pub enum Trim {
 
 #[derive(Debug, Clone, Default)]
 pub struct Stream {
-    chunks: BTreeMap<StreamId, Chunk>,
+    /// Shared so that copying a stream (an AOF compaction's snapshot) copies pointers, not
+    /// bytes: a chunk is copied only when it is next changed while a copy still holds it.
+    chunks: BTreeMap<StreamId, Arc<Chunk>>,
     len: usize,
     pub last_id: StreamId,
     pub max_deleted_id: StreamId,
@@ -100,14 +103,17 @@ impl Stream {
         let raw_len: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
         match self.chunks.last_entry() {
             Some(mut last) if !last.get().is_full_for(raw_len, limits) => {
-                last.get_mut().push(id, fields)
+                Arc::make_mut(last.get_mut()).push(id, fields)
             }
             last => {
-                // The finished chunk will not grow again: give back its spare capacity.
+                // The finished chunk will not grow again: give back its spare capacity
+                // (unless a snapshot shares it; it is not worth a copy).
                 if let Some(mut full) = last {
-                    full.get_mut().shrink();
+                    if let Some(c) = Arc::get_mut(full.get_mut()) {
+                        c.shrink();
+                    }
                 }
-                self.chunks.insert(id, Chunk::new(id, fields));
+                self.chunks.insert(id, Arc::new(Chunk::new(id, fields)));
             }
         }
         self.len += 1;
@@ -121,7 +127,7 @@ impl Stream {
         &self,
         start: StreamId,
         end: StreamId,
-    ) -> std::collections::btree_map::Range<'_, StreamId, Chunk> {
+    ) -> std::collections::btree_map::Range<'_, StreamId, Arc<Chunk>> {
         let from = self
             .chunks
             .range(..=start)
@@ -282,7 +288,7 @@ impl Stream {
         let Some((&key, chunk)) = self.chunks.range_mut(..=id).next_back() else {
             return false;
         };
-        if !chunk.delete(id) {
+        if !chunk.contains(id) || !Arc::make_mut(chunk).delete(id) {
             return false;
         }
         if chunk.live() == 0 {
@@ -401,7 +407,7 @@ impl Stream {
                     self.remove_refs(id);
                 }
                 if let Some(c) = self.chunks.get_mut(&key) {
-                    if c.delete(id) {
+                    if Arc::make_mut(c).delete(id) {
                         from_chunk += 1;
                         self.len -= 1;
                     }
@@ -447,7 +453,7 @@ impl Stream {
                 Trim::MaxLen(max) => self.len - max as usize,
                 Trim::MinId(_) => usize::MAX,
             };
-            let n = first.get_mut().delete_front_while(excess, |id| match how {
+            let n = Arc::make_mut(first.get_mut()).delete_front_while(excess, |id| match how {
                 Trim::MinId(min) => id < min,
                 Trim::MaxLen(_) => true,
             });
@@ -508,6 +514,37 @@ mod tests {
         assert_eq!(s.first_entry().unwrap().id, StreamId::new(131, 0));
         assert_eq!(s.trim(Trim::MinId(StreamId::new(200, 0)), false, 0), 69);
         assert_eq!(s.first_entry().unwrap().id, StreamId::new(200, 0));
+    }
+
+    #[test]
+    fn a_copy_shares_chunks_until_either_side_changes_them() {
+        let mut s = Stream::default();
+        for i in 1..=250 {
+            add(&mut s, i, 0);
+        }
+        let copy = s.clone();
+        assert!(Arc::ptr_eq(
+            &s.chunks[&StreamId::new(1, 0)],
+            &copy.chunks[&StreamId::new(1, 0)]
+        ));
+        assert!(s.delete(StreamId::new(5, 0)));
+        add(&mut s, 251, 0);
+        assert!(
+            Arc::ptr_eq(
+                &s.chunks[&StreamId::new(101, 0)],
+                &copy.chunks[&StreamId::new(101, 0)]
+            ),
+            "an untouched chunk is still shared"
+        );
+        s.trim(Trim::MaxLen(100), false, 0);
+        assert_eq!(copy.len(), 250, "the copy is the state it was taken at");
+        assert_eq!(
+            copy.range(StreamId::new(5, 0), StreamId::new(5, 0), None, false)
+                .len(),
+            1
+        );
+        assert_eq!(copy.last_entry().unwrap().id, StreamId::new(250, 0));
+        assert_eq!(s.len(), 100);
     }
 
     #[test]
