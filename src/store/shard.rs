@@ -287,16 +287,18 @@ impl Shard {
         (self.deadlines.len(), self.ttl_sum)
     }
 
-    /// Live keys with their values (KEYS, SCAN): expired keys are skipped, not deleted.
-    pub fn iter_live(&mut self) -> impl Iterator<Item = (&Bytes, &Value)> + '_ {
+    /// Keys not past their deadline, with their slots: expired keys are skipped, not deleted.
+    fn live_slots(&mut self) -> impl Iterator<Item = (&Bytes, &Slot)> + '_ {
         if !self.deadlines.is_empty() {
             self.now();
         }
         let this = &*self;
-        this.map
-            .iter()
-            .filter(|(_, s)| !this.is_expired(s))
-            .map(|(k, s)| (k, &s.value))
+        this.map.iter().filter(|(_, s)| !this.is_expired(s))
+    }
+
+    /// Live keys with their values (KEYS, SCAN).
+    pub fn iter_live(&mut self) -> impl Iterator<Item = (&Bytes, &Value)> + '_ {
+        self.live_slots().map(|(k, s)| (k, &s.value))
     }
 
     /// The active expiry step: delete up to `max` keys whose deadline has passed, earliest
@@ -328,15 +330,9 @@ impl Shard {
     }
 
     /// A copy of every live key with its value and deadline (an AOF compaction's snapshot).
-    /// Strings share their bytes; streams are copied.
+    /// Strings and stream chunks are shared, not copied.
     pub fn snapshot(&mut self) -> Vec<(Bytes, Value, Option<u64>)> {
-        if !self.deadlines.is_empty() {
-            self.now();
-        }
-        let this = &*self;
-        this.map
-            .iter()
-            .filter(|(_, s)| !this.is_expired(s))
+        self.live_slots()
             .map(|(k, s)| (k.clone(), s.value.clone(), s.deadline()))
             .collect()
     }

@@ -15,25 +15,10 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-pub struct Server {
-    pub child: Child,
-    pub addr: SocketAddr,
-}
+/// A relay-server child process, killed on drop.
+pub type Server = super::Spawned;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::free_port;
 
 pub fn spawn(dir: &Path, extra: &[&str]) -> Child {
     let port = free_port();
