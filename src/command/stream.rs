@@ -314,14 +314,18 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = now_ms();
     let mut duplicate = false;
     let reply = ctx.with_shard(&key, |shard| {
-        match shard.get_mut(&key) {
-            Some(Value::Stream(_)) => {}
+        // One lookup when the stream exists (the common case); a second after creating it.
+        let (stream, mut log) = match shard.get_mut_logged(&key) {
+            Some((Value::Stream(s), log)) => (s, log),
             Some(_) => return Reply::error(error::WRONGTYPE),
             None if opts.nomkstream => return Reply::Null,
-            None => shard.insert(crate::store::owned(&key), Value::Stream(new_stream())),
-        }
-        let Some((Value::Stream(stream), mut log)) = shard.get_mut_logged(&key) else {
-            return Reply::error(error::WRONGTYPE);
+            None => {
+                shard.insert(crate::store::owned(&key), Value::Stream(new_stream()));
+                match shard.get_mut_logged(&key) {
+                    Some((Value::Stream(s), log)) => (s, log),
+                    _ => return Reply::error(error::WRONGTYPE),
+                }
+            }
         };
         // An idempotent producer's retry: answer with the entry its first try added.
         let idmp = opts.idmp.as_ref().map(|(pid, iid)| {
@@ -537,8 +541,8 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Some(start) = start else { continue };
         let entries = with_stream(ctx, key, None, |s| {
             let mut out = bytes::BytesMut::new();
-            let n = s.encode_range(start, StreamId::MAX, limit, false, &mut out);
-            (n > 0).then(|| Reply::Encoded(out.freeze()))
+            let ids = s.encode_range(start, StreamId::MAX, limit, false, &mut out);
+            (!ids.is_empty()).then(|| Reply::Encoded(out.freeze()))
         });
         match entries {
             Ok(None) => {}

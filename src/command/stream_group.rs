@@ -484,7 +484,18 @@ fn read_group(
             let Some(start) = after.next() else {
                 return Some(entries(out));
             };
-            let ids = s.range_ids(start, StreamId::MAX, left);
+            // The reply and the IDs it delivers from one walk over the chunks; plain reads
+            // are encoded straight from them, in one piece.
+            let (reply, ids) = if r.claim.is_some() {
+                let new = s.range(start, StreamId::MAX, left, false);
+                let ids: Vec<StreamId> = new.iter().map(|e| e.id).collect();
+                out.extend(new.into_iter().map(|e| claimed_reply(entry_reply(e), 0, 0)));
+                (entries(out), ids)
+            } else {
+                let mut wire = bytes::BytesMut::new();
+                let ids = s.encode_range(start, StreamId::MAX, left, false, &mut wire);
+                ((Reply::Encoded(wire.freeze()), ids.len()), ids)
+            };
             // Redis's entries_read bookkeeping, entry by entry, each step from the last.
             let mut counter = s.groups.get(group)?.entries_read;
             let mut read = Vec::with_capacity(ids.len());
@@ -498,18 +509,8 @@ fn read_group(
             }
             if ids.is_empty() {
                 // Redis 7.0 creates the consumer only when a `>` read serves something.
-                return Some(entries(out));
+                return Some(reply);
             }
-            // Plain reads are encoded straight from the chunks, in one piece.
-            let reply = if r.claim.is_some() {
-                let new = s.range(start, StreamId::MAX, left, false);
-                out.extend(new.into_iter().map(|e| claimed_reply(entry_reply(e), 0, 0)));
-                entries(out)
-            } else {
-                let mut wire = bytes::BytesMut::new();
-                let n = s.encode_range(start, StreamId::MAX, left, false, &mut wire);
-                (Reply::Encoded(wire.freeze()), n)
-            };
             let g = s.groups.get_mut(group)?;
             let (c, created) = g.consumer(consumer, now);
             c.active_time = Some(now);

@@ -167,12 +167,15 @@ impl Shard {
 
     /// `get_mut`, with the log its changes are recorded in.
     pub fn get_mut_logged(&mut self, key: &[u8]) -> Option<(&mut Value, Log<'_>)> {
-        let touch = self.touch;
-        self.slot_mut(key, touch)?;
+        self.expire_if_needed(key);
+        let (touch, clock, on) = (self.touch, self.clock, self.logging);
         let slot = self.map.get_mut(key)?;
+        if touch {
+            slot.access = clock;
+        }
         let log = Log {
             buf: &mut self.log_buf,
-            on: self.logging,
+            on,
         };
         Some((&mut slot.value, log))
     }

@@ -2,7 +2,6 @@
 //! started and waited for until its AOF is loaded, killed with SIGKILL or shut down.
 
 use super::{relay_binary, RawConn};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,31 +31,24 @@ pub fn spawn(dir: &Path, extra: &[&str]) -> Child {
         .expect("spawn relay-server")
 }
 
-/// Start relay-server on `dir` and wait until it has loaded its AOF.
+/// Start relay-server on `dir` (the AOF on unless `extra` says otherwise) and wait until it
+/// has loaded its AOF.
 pub async fn start(dir: &Path, extra: &[&str]) -> Server {
-    let port = free_port();
-    let child = Command::new(relay_binary())
-        .args(["--port", &port.to_string(), "--loglevel", "warning"])
-        .args(["--dir", dir.to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn relay-server");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server { child, addr };
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    if !extra.iter().any(|a| a.starts_with("--appendonly")) {
+        args.extend(["--appendonly", "yes"]);
+    }
+    args.extend(extra);
+    let server = super::spawn_binary(&args).await;
     let started = Instant::now();
     loop {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "relay-server did not load"
         );
-        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
-            drop(s);
-            let mut c = RawConn::connect(addr).await;
-            if loaded(&c.cmd(&["INFO", "persistence"]).await.text()) {
-                return server;
-            }
+        let mut c = RawConn::connect(server.addr).await;
+        if loaded(&c.cmd(&["INFO", "persistence"]).await.text()) {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -332,7 +332,7 @@ impl Chunk {
     }
 
     /// `entries_in`, encoded straight into `out` as RESP entries (`[id, [field, value, …]]`)
-    /// without decoding them first. Returns how many were written.
+    /// without decoding them first, their IDs pushed to `ids`. Returns how many were written.
     pub fn encode_entries_in(
         &self,
         start: StreamId,
@@ -340,6 +340,7 @@ impl Chunk {
         rev: bool,
         limit: usize,
         out: &mut bytes::BytesMut,
+        ids: &mut Vec<StreamId>,
     ) -> usize {
         let live = self
             .raws()
@@ -349,12 +350,14 @@ impl Chunk {
             let n = raws.len().min(limit);
             for r in raws.iter().rev().take(limit) {
                 self.encode(r, out);
+                ids.push(r.id);
             }
             n
         } else {
             let mut n = 0;
             for r in live.take(limit) {
                 self.encode(&r, out);
+                ids.push(r.id);
                 n += 1;
             }
             n

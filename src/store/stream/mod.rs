@@ -194,7 +194,7 @@ impl Stream {
     }
 
     /// `range`, encoded straight into `out` as the RESP array XRANGE replies with (one copy
-    /// from the chunks, no per-field allocations). Returns how many entries it holds.
+    /// from the chunks, no per-field allocations). Returns the IDs it holds, in reply order.
     pub fn encode_range(
         &self,
         start: StreamId,
@@ -202,14 +202,15 @@ impl Stream {
         count: Option<usize>,
         rev: bool,
         out: &mut bytes::BytesMut,
-    ) -> usize {
+    ) -> Vec<StreamId> {
         let mut body = bytes::BytesMut::new();
+        let mut ids = Vec::new();
         let mut n = 0;
         if start <= end {
             let limit = count.unwrap_or(usize::MAX);
             let chunks = self.chunks_covering(start, end);
             let mut each = |c: &Chunk| {
-                n += c.encode_entries_in(start, end, rev, limit - n, &mut body);
+                n += c.encode_entries_in(start, end, rev, limit - n, &mut body, &mut ids);
                 n < limit
             };
             if rev {
@@ -229,7 +230,7 @@ impl Stream {
         out.reserve(body.len() + 16);
         crate::reply::array_header(out, n);
         out.extend_from_slice(&body);
-        n
+        ids
     }
 
     /// Whether a deleted entry may lie at or after `start` (Redis's streamRangeHasTombstones
