@@ -21,7 +21,7 @@ fn cli() -> Command {
             Arg::new("check-aof")
                 .long("check-aof")
                 .value_name("FILE")
-                .help("Check an append-only file (a .aof file of the AOF directory) and exit: valid, torn at the end (repairable with --fix), or damaged"),
+                .help("Check an append-only file and exit: a .aof file of the AOF directory (valid, torn at the end — repairable with --fix — or damaged), or its .manifest (the manifest, that every file it names exists, and each file in load order)"),
         )
         .arg(
             Arg::new("fix")

@@ -217,6 +217,11 @@ impl Shared {
         self.shutdown_tx.subscribe()
     }
 
+    /// Whether a shutdown has been requested.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown_tx.borrow()
+    }
+
     /// Ask every listener and connection to stop.
     pub fn request_shutdown(&self) {
         self.shutdown_tx.send_replace(true);
@@ -321,12 +326,6 @@ impl Server {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect::<Vec<_>>();
-        let mut tasks: Vec<_> = listeners
-            .into_iter()
-            .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
-            .collect();
-        tasks.push(tokio::spawn(sample_rates(shared.clone())));
-        tasks.push(tokio::spawn(active_expire(shared.clone())));
         let (appendonly, aof_dir, names, truncated_ok, fsync) = {
             let c = shared.config();
             (
@@ -339,24 +338,45 @@ impl Server {
             )
         };
         if appendonly {
+            // Set before any listener runs: no command gets in ahead of the load, and no
+            // key expires while the records are replayed.
+            shared.loading.store(true, Ordering::Release);
+            shared.keyspace.suspend_expiry(true);
+        }
+        let mut tasks: Vec<_> = listeners
+            .into_iter()
+            .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
+            .collect();
+        tasks.push(tokio::spawn(sample_rates(shared.clone())));
+        tasks.push(tokio::spawn(active_expire(shared.clone())));
+        if appendonly {
             shared.aof.set_policy(fsync);
             // Replay on a blocking thread while the listeners answer -LOADING.
-            shared.loading.store(true, Ordering::Relaxed);
             let s = shared.clone();
             tokio::task::spawn_blocking(move || {
                 let started = crate::persist::load::load_all(&s, &aof_dir, &names, truncated_ok)
-                    .and_then(|()| {
-                        s.aof.start(&aof_dir, &names).map_err(|e| {
+                    .and_then(|loaded| {
+                        s.aof.start(&aof_dir, &names, loaded).map_err(|e| {
                             format!(
                                 "Can't open the append only file in {}: {e}",
                                 aof_dir.display()
                             )
                         })
                     });
-                s.loading.store(false, Ordering::Relaxed);
-                if let Err(e) = started {
-                    tracing::error!("{e}");
-                    s.fail(e);
+                match started {
+                    // Only a load that succeeded lets commands in; keys whose deadline
+                    // passed while the server was down expire from now on (logged).
+                    Ok(()) => {
+                        s.keyspace.suspend_expiry(false);
+                        s.loading.store(false, Ordering::Release);
+                    }
+                    // A failed one never does: `loading` stays set (every client keeps
+                    // getting -LOADING) while the shutdown stops the listeners and closes
+                    // the connections, whenever they started.
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        s.fail(e);
+                    }
                 }
             });
         }
@@ -371,6 +391,13 @@ impl Server {
     }
 }
 
+/// Resolves once a shutdown has been requested — also when that happened before the
+/// receiver was first polled (a load that fails before a loop's first turn): `changed()`
+/// alone would miss it and leave the loop serving.
+pub async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
 /// Sample the counters behind the instantaneous rates every 100 ms until shutdown.
 async fn sample_rates(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown_signal();
@@ -378,7 +405,7 @@ async fn sample_rates(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => break,
+            _ = wait_shutdown(&mut shutdown) => break,
         }
         let s = &shared.stats;
         let counters =
@@ -400,7 +427,7 @@ async fn active_expire(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => break,
+            _ = wait_shutdown(&mut shutdown) => break,
         }
         shared.keyspace.tick_lru_clock();
         auto_rewrite(&shared);
@@ -448,7 +475,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = shutdown.changed() => break,
+            _ = wait_shutdown(&mut shutdown) => break,
         };
         match accepted {
             Ok((stream, peer)) => accept(stream, peer, &shared),
@@ -462,6 +489,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 fn accept(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    if shared.shutting_down() {
+        // Accepted in the same turn as the shutdown: its connection would outlive the
+        // close of every client.
+        return;
+    }
     shared
         .stats
         .connections_received

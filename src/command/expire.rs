@@ -183,6 +183,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: Unit, relative: bool) -> 
         }
     }
     let key = &args[1];
+    let replaying = ctx.session.replaying;
     let deleted = ctx
         .shared
         .keyspace
@@ -193,7 +194,9 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: Unit, relative: bool) -> 
             if !cond.allows(when, current.map(|c| c as i64)) {
                 return Err(Reply::Integer(0));
             }
-            if when <= now {
+            // Replaying the AOF, a deadline that has passed since is set like any other
+            // (expiry is suspended until the load ends), as Redis does while loading.
+            if when <= now && !replaying {
                 shard.remove(key);
                 shard.log(&[b"DEL", key]);
                 return Ok(true);

@@ -346,7 +346,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.session.resp == 2 && handle.is_pubsub() && !spec.has(flags::SUBSCRIBED_OK) {
         return Reply::Error(error::subscribed_context(t.fullname(id)));
     }
-    if ctx.shared.loading.load(Ordering::Relaxed)
+    if ctx.shared.loading.load(Ordering::Acquire)
         && !ctx.session.replaying
         && !spec.has(flags::LOADING)
     {

@@ -336,6 +336,15 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             stream.idmp.expire_for(pid, now);
             if let Some(first) = stream.idmp.lookup(pid, iid) {
                 stream.idmp.iids_duplicates += 1;
+                // Nothing else changed, but the counter is state XINFO shows: log it.
+                let (mut a, mut d) = (itoa::Buffer::new(), itoa::Buffer::new());
+                let (added, dups) = crate::store::stream::snapshot::idmp_stats(stream);
+                log.cmd(&[
+                    crate::store::stream::snapshot::IDMP_STATS,
+                    &key,
+                    a.format(added).as_bytes(),
+                    d.format(dups).as_bytes(),
+                ]);
                 duplicate = true;
                 return Reply::Bulk(first.to_bytes());
             }

@@ -22,12 +22,24 @@ use std::path::Path;
 /// How a scan of one file ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every byte belongs to a verified batch.
-    Complete { len: u64 },
-    /// The bytes after `valid_len` are a batch the crash did not finish.
-    TornTail { valid_len: u64, file_len: u64 },
+    /// Every byte belongs to a verified batch; the last one is batch number `batches`.
+    Complete { len: u64, batches: u64 },
+    /// The bytes after `valid_len` are a batch the crash did not finish; `batches` verified
+    /// batches come before them.
+    TornTail {
+        valid_len: u64,
+        file_len: u64,
+        batches: u64,
+    },
     /// The file is damaged at `offset`.
     Damaged { offset: u64, reason: String },
+}
+
+/// What a successful load leaves for the writer: the manifest's last incremental file and
+/// how many batches it holds, so that the batches appended to it are numbered on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Loaded {
+    pub last_incr: Option<(String, u64)>,
 }
 
 /// One parsed record, or why none could be parsed.
@@ -129,19 +141,28 @@ pub fn scan(data: &[u8], mut apply: impl FnMut(Vec<Bytes>, u64)) -> Outcome {
     let mut pos = 0usize;
     let mut batch_start = 0usize;
     let mut batch: Vec<(Vec<Bytes>, u64)> = Vec::new();
+    // The number of the last verified batch; files written before batches were numbered
+    // have checkpoints without one (`numbered` stays false while they last).
+    let mut batches = 0u64;
+    let mut numbered = false;
     let marker = checkpoint_marker();
-    // A record that does not parse (or claims more bytes than the file has) is a torn tail
-    // only if no checkpoint follows it: the writer ends every batch with one, so a later
-    // checkpoint means the bytes in between were damaged, not left unwritten.
-    let torn_or_damaged = |pos: usize, valid: usize, reason: &str| {
+    // What follows the last verified batch is a torn tail only if a crash mid-write could
+    // have left it: the start of a record and nothing more (perhaps followed by zeros, where
+    // the file grew before its data reached the disk), with no checkpoint after it — the
+    // writer ends every batch with one, so a later checkpoint means the bytes in between
+    // were damaged, not left unwritten. Bytes that no write ever starts with are damage.
+    let torn_or_damaged = |pos: usize, valid: usize, reason: &str, batches: u64| {
+        let end = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        let rest = data.get(pos..end).unwrap_or_default();
         // The unfinished record may be the batch's own checkpoint: its marker does not count.
-        let rest = &data[pos..];
-        let own = rest.starts_with(b"*3\r\n") && rest[4..].starts_with(&marker);
+        let own = (rest.starts_with(b"*3\r\n") || rest.starts_with(b"*4\r\n"))
+            && rest[4..].starts_with(&marker);
         let from = pos + if own { 4 + marker.len() } else { 1 };
         let later = data
             .get(from..)
             .is_some_and(|rest| memchr::memmem::find(rest, &marker).is_some());
-        if later {
+        let unfinished = rest.is_empty() || matches!(parse_record(rest), Parsed::Incomplete);
+        if later || !unfinished {
             Outcome::Damaged {
                 offset: pos as u64,
                 reason: reason.to_string(),
@@ -150,6 +171,7 @@ pub fn scan(data: &[u8], mut apply: impl FnMut(Vec<Bytes>, u64)) -> Outcome {
             Outcome::TornTail {
                 valid_len: valid as u64,
                 file_len: data.len() as u64,
+                batches,
             }
         }
     };
@@ -158,18 +180,22 @@ pub fn scan(data: &[u8], mut apply: impl FnMut(Vec<Bytes>, u64)) -> Outcome {
             return if batch_start == data.len() {
                 Outcome::Complete {
                     len: data.len() as u64,
+                    batches,
                 }
             } else {
                 Outcome::TornTail {
                     valid_len: batch_start as u64,
                     file_len: data.len() as u64,
+                    batches,
                 }
             };
         }
         let (args, used) = match parse_record(&data[pos..]) {
             Parsed::Record(args, used) => (args, used),
-            Parsed::Incomplete => return torn_or_damaged(pos, batch_start, "truncated record"),
-            Parsed::Bad(reason) => return torn_or_damaged(pos, batch_start, reason),
+            Parsed::Incomplete => {
+                return torn_or_damaged(pos, batch_start, "truncated record", batches)
+            }
+            Parsed::Bad(reason) => return torn_or_damaged(pos, batch_start, reason, batches),
         };
 
         let is_checkpoint = args.first().is_some_and(|a| a.as_ref() == CHECKPOINT);
@@ -182,7 +208,7 @@ pub fn scan(data: &[u8], mut apply: impl FnMut(Vec<Bytes>, u64)) -> Outcome {
         let mut crc = crc32fast::Hasher::new();
         crc.update(body);
         let want = format!("{:08x}", crc.finalize());
-        let ok = args.len() == 3
+        let ok = (args.len() == 3 || args.len() == 4)
             && args[1].as_ref() == body.len().to_string().as_bytes()
             && args[2].as_ref() == want.as_bytes();
         if !ok {
@@ -190,6 +216,33 @@ pub fn scan(data: &[u8], mut apply: impl FnMut(Vec<Bytes>, u64)) -> Outcome {
                 offset: batch_start as u64,
                 reason: "checksum mismatch".into(),
             };
+        }
+        // The batch is intact; is it the one that belongs here?
+        match args.get(3) {
+            Some(n) => {
+                let expected = batches + 1;
+                let seq = std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|n| n.parse::<u64>().ok());
+                if seq != Some(expected) {
+                    return Outcome::Damaged {
+                        offset: batch_start as u64,
+                        reason: format!(
+                            "batch number {} where batch {expected} belongs: batches are missing, repeated or out of order",
+                            String::from_utf8_lossy(n)
+                        ),
+                    };
+                }
+                batches = expected;
+                numbered = true;
+            }
+            None if numbered => {
+                return Outcome::Damaged {
+                    offset: batch_start as u64,
+                    reason: "a batch without a number after numbered batches".into(),
+                };
+            }
+            None => {}
         }
         for (cmd, at) in batch.drain(..) {
             apply(cmd, at);
@@ -217,6 +270,67 @@ pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
 /// `relay-server --check-aof [--fix] FILE`: report how FILE ends; with `fix`, cut a torn
 /// tail. Returns the process exit code.
 pub fn check_file(path: &Path, fix: bool) -> u8 {
+    if path.extension().is_some_and(|e| e == "manifest") {
+        return check_manifest(path, fix);
+    }
+    check_one(path, fix)
+}
+
+/// `--check-aof <manifest>`: the manifest itself, that every file it names is there, and
+/// each file in load order (only the last one written may have a torn tail).
+fn check_manifest(path: &Path, fix: bool) -> u8 {
+    use super::manifest::{Manifest, Names};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("Cannot read {}: {e}", path.display());
+            return 1;
+        }
+    };
+    let manifest = match Manifest::parse(dir, path, &text) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("{e}");
+            return 1;
+        }
+    };
+    let prefix = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".manifest"))
+        .unwrap_or("appendonly.aof");
+    if let Err(e) = manifest.check_files(&Names::new(prefix)) {
+        println!("{e}");
+        return 1;
+    }
+    let files = manifest.files();
+    println!(
+        "AOF manifest {} is valid: {} files",
+        path.display(),
+        files.len()
+    );
+    let last_written = files
+        .iter()
+        .rposition(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        .unwrap_or(0);
+    let mut worst = 0;
+    for (i, f) in files.iter().enumerate() {
+        // A torn tail is repairable only where a crash can leave one: the last file written.
+        let code = check_one(f, fix && i >= last_written);
+        if code != 0 && i < last_written {
+            println!(
+                "{} is not the last file of the manifest: a torn or damaged write there is damage; restore it from a backup",
+                f.display()
+            );
+        }
+        worst = worst.max(code);
+    }
+    worst
+}
+
+/// `--check-aof FILE` for one data file.
+fn check_one(path: &Path, fix: bool) -> u8 {
     let data = match read_file(path) {
         Ok(d) => d,
         Err(e) => {
@@ -226,9 +340,9 @@ pub fn check_file(path: &Path, fix: bool) -> u8 {
     };
     let mut commands = 0u64;
     match scan(&data, |_, _| commands += 1) {
-        Outcome::Complete { len } => {
+        Outcome::Complete { len, batches } => {
             println!(
-                "AOF {} is valid: {commands} commands, {len} bytes",
+                "AOF {} is valid: {commands} commands in {batches} numbered batches, {len} bytes",
                 path.display()
             );
             0
@@ -236,6 +350,7 @@ pub fn check_file(path: &Path, fix: bool) -> u8 {
         Outcome::TornTail {
             valid_len,
             file_len,
+            ..
         } => {
             println!(
                 "AOF {} ends with a torn write: {} bytes after offset {valid_len} ({commands} commands before it are valid)",
@@ -271,6 +386,55 @@ pub fn check_file(path: &Path, fix: bool) -> u8 {
     }
 }
 
+/// Apply one of Relay's own records — a compacted stream's state, or its idempotency
+/// counters — to database `db`; `None` for an ordinary command.
+fn restore_record(
+    shared: &crate::server::Shared,
+    db: usize,
+    args: &[Bytes],
+) -> Option<Result<(), String>> {
+    use crate::store::stream::{snapshot, Stream};
+    use crate::store::Value;
+    let name = args.first()?.as_ref();
+    let which = [snapshot::CHUNKS, snapshot::META, snapshot::IDMP_STATS]
+        .into_iter()
+        .find(|n| *n == name)?;
+    let (Some(key), Some(arg)) = (args.get(1), args.get(2)) else {
+        return Some(Err(format!(
+            "{} without its arguments",
+            String::from_utf8_lossy(name)
+        )));
+    };
+    if db >= shared.keyspace.databases() {
+        return Some(Err(format!("database {db} out of range")));
+    }
+    Some(shared.keyspace.with_shard(db, key, |shard| {
+        if shard.get_mut(key).is_none() {
+            if which == snapshot::IDMP_STATS {
+                return Err("idempotency counters for a stream that does not exist".into());
+            }
+            shard.insert(key.clone(), Value::Stream(Box::<Stream>::default()));
+        }
+        let Some(Value::Stream(s)) = shard.get_mut(key) else {
+            return Err("a stream's state for a key of another type".into());
+        };
+        if which == snapshot::CHUNKS {
+            snapshot::apply_chunks(s, arg)
+        } else if which == snapshot::META {
+            snapshot::apply_meta(s, arg)
+        } else {
+            let number = |a: Option<&Bytes>| {
+                a.and_then(|a| std::str::from_utf8(a).ok())
+                    .and_then(|a| a.parse::<u64>().ok())
+                    .ok_or_else(|| "bad idempotency counters".to_string())
+            };
+            s.idmp.iids_added = number(Some(arg))?;
+            s.idmp.iids_duplicates = number(args.get(3))?;
+            Ok(())
+        }
+    }))
+}
+
 /// Replay every file of the AOF in `dir` into the server's keyspace (the start-up load).
 /// Progress goes to the log every few seconds and to INFO (`loading_*`); a torn tail of the
 /// last file is truncated when `truncated_ok`, anything else wrong refuses the start with
@@ -280,12 +444,31 @@ pub fn load_all(
     dir: &Path,
     names: &super::manifest::Names,
     truncated_ok: bool,
-) -> Result<(), String> {
+) -> Result<Loaded, String> {
+    use super::manifest::Manifest;
     use std::sync::atomic::Ordering;
-    let Some(manifest) = super::manifest::Manifest::read(dir, names).map_err(|e| e.to_string())?
-    else {
-        return Ok(());
+    let Some(manifest) = Manifest::read(dir, names).map_err(|e| e.to_string())? else {
+        // No manifest: a fresh instance — unless files that hold data are there, whose
+        // manifest is gone.
+        let orphans = Manifest::orphans(dir, names).map_err(|e| {
+            format!(
+                "Can't read the append only directory {}: {e}",
+                dir.display()
+            )
+        })?;
+        if !orphans.is_empty() {
+            return Err(format!(
+                "The append only directory {} holds {} but no manifest {}: without it the load order is unknown, and starting empty would drop their data. Restore the manifest from a backup, or write one naming the files in order (one `file <name> seq <n> type b|i` line each, the base first), or move the files away to start empty",
+                dir.display(),
+                orphans.join(", "),
+                names.manifest()
+            ));
+        }
+        Manifest::remove_temp_files(dir);
+        return Ok(Loaded::default());
     };
+    manifest.check_files(names).map_err(|e| e.to_string())?;
+    Manifest::remove_temp_files(dir);
     let files = manifest.files();
     let total: u64 = files
         .iter()
@@ -308,12 +491,12 @@ pub fn load_all(
         .iter()
         .rposition(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
         .unwrap_or(0);
+    let mut loaded = Loaded::default();
+    let mut bad_record: Option<(u64, String)> = None;
     for (i, path) in files.iter().enumerate() {
         let last = i >= last_written;
         let data = match read_file(path) {
             Ok(d) => d,
-            // The newest incremental file may not exist yet (created on first append).
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && last => continue,
             Err(e) => {
                 return Err(format!(
                     "Cannot read the append only file {}: {e}",
@@ -322,6 +505,15 @@ pub fn load_all(
             }
         };
         let outcome = scan(&data, |args, at| {
+            if bad_record.is_some() {
+                return;
+            }
+            if let Some(done) = restore_record(shared, session.db, &args) {
+                if let Err(e) = done {
+                    bad_record = Some((at, e));
+                }
+                return;
+            }
             let reply = crate::command::dispatch(
                 &mut crate::command::Ctx {
                     shared,
@@ -349,11 +541,19 @@ pub fn load_all(
                 );
             }
         });
-        match outcome {
-            Outcome::Complete { .. } => {}
+        if let Some((at, e)) = bad_record.take() {
+            return Err(format!(
+                "Bad record in the append only file {} at offset {at}: {e}. Make a backup of the file and run `relay-server --check-aof {}`; a damaged record cannot be repaired automatically",
+                path.display(),
+                path.display()
+            ));
+        }
+        let batches = match outcome {
+            Outcome::Complete { batches, .. } => batches,
             Outcome::TornTail {
                 valid_len,
                 file_len,
+                batches,
             } if last && truncated_ok => {
                 tracing::warn!(
                     "The append only file {} ends with a torn write (a crash during a write): truncating {} bytes at offset {valid_len}",
@@ -365,6 +565,7 @@ pub fn load_all(
                     .open(path)
                     .and_then(|f| f.set_len(valid_len).and_then(|_| f.sync_all()))
                     .map_err(|e| format!("Cannot truncate {}: {e}", path.display()))?;
+                batches
             }
             Outcome::TornTail { valid_len, .. } if last => {
                 return Err(format!(
@@ -387,6 +588,11 @@ pub fn load_all(
                     path.display()
                 ));
             }
+        };
+        if let Some((name, _)) = manifest.incrs.last() {
+            if *path == dir.join(name) {
+                loaded.last_incr = Some((name.clone(), batches));
+            }
         }
         done_before += data.len() as u64;
     }
@@ -398,32 +604,41 @@ pub fn load_all(
         "DB loaded from append only file: {:.3} seconds ({total} bytes)",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(loaded)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// One batch of `cmds` as the writer lays it out, numbered `seq` (`None`: the
+    /// unnumbered checkpoint of files written before batches were numbered).
+    fn batch(cmds: &[&[&str]], seq: Option<u64>) -> Vec<u8> {
+        let mut data = Vec::new();
+        for cmd in cmds {
+            let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            super::super::encode_command(&mut data, &args);
+        }
+        match seq {
+            Some(n) => super::super::end_batch(&mut data, n),
+            None => {
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&data);
+                let sum = format!("{:08x}", crc.finalize());
+                let len = data.len().to_string();
+                super::super::encode_command(
+                    &mut data,
+                    &[CHECKPOINT, len.as_bytes(), sum.as_bytes()],
+                );
+            }
+        }
+        data
+    }
+
     /// Two batches as the writer lays them out.
     fn sample() -> Vec<u8> {
-        let mut file = Vec::new();
-        for batch in [
-            vec![vec!["SET", "a", "1"], vec!["SET", "b", "2"]],
-            vec![vec!["DEL", "a"]],
-        ] {
-            let mut data = Vec::new();
-            for cmd in batch {
-                let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
-                super::super::encode_command(&mut data, &args);
-            }
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&data);
-            let sum = format!("{:08x}", crc.finalize());
-            let len = data.len().to_string();
-            super::super::encode_command(&mut data, &[CHECKPOINT, len.as_bytes(), sum.as_bytes()]);
-            file.extend(data);
-        }
+        let mut file = batch(&[&["SET", "a", "1"], &["SET", "b", "2"]], Some(1));
+        file.extend(batch(&[&["DEL", "a"]], Some(2)));
         file
     }
 
@@ -442,21 +657,12 @@ mod tests {
             (
                 3,
                 Outcome::Complete {
-                    len: file.len() as u64
+                    len: file.len() as u64,
+                    batches: 2
                 }
             )
         );
-        let first_batch = file
-            .windows(CHECKPOINT.len())
-            .position(|w| w == CHECKPOINT)
-            .unwrap();
-        let first_end = file[first_batch..]
-            .windows(2)
-            .enumerate()
-            .filter(|(_, w)| *w == b"\r\n")
-            .nth(4)
-            .map(|(i, _)| first_batch + i + 2)
-            .unwrap();
+        let first_end = batch(&[&["SET", "a", "1"], &["SET", "b", "2"]], Some(1)).len();
         for cut in first_end + 1..file.len() {
             let (n, out) = commands(&file[..cut]);
             assert_eq!(n, 2, "cut at {cut}");
@@ -464,7 +670,8 @@ mod tests {
                 out,
                 Outcome::TornTail {
                     valid_len: first_end as u64,
-                    file_len: cut as u64
+                    file_len: cut as u64,
+                    batches: 1
                 },
                 "cut at {cut}"
             );
@@ -485,6 +692,86 @@ mod tests {
             assert!(
                 matches!(out, Outcome::Damaged { .. }),
                 "flip at {at}: {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn batches_swapped_repeated_or_missing_are_damage() {
+        let b = |n: u64| batch(&[&["SET", "k", &n.to_string()]], Some(n));
+        let (b1, b2, b3) = (b(1), b(2), b(3));
+        let join = |parts: &[&Vec<u8>]| {
+            parts
+                .iter()
+                .flat_map(|p| p.iter().copied())
+                .collect::<Vec<u8>>()
+        };
+        let (n, out) = commands(&join(&[&b1, &b2, &b3]));
+        assert_eq!(n, 3);
+        assert!(
+            matches!(out, Outcome::Complete { batches: 3, .. }),
+            "{out:?}"
+        );
+        for (what, file, applied, offset) in [
+            ("swapped", join(&[&b1, &b3, &b2]), 1, b1.len()),
+            (
+                "repeated",
+                join(&[&b1, &b2, &b2, &b3]),
+                2,
+                b1.len() + b2.len(),
+            ),
+            ("missing", join(&[&b1, &b3]), 1, b1.len()),
+            ("not first", join(&[&b2, &b3]), 0, 0),
+        ] {
+            let (n, out) = commands(&file);
+            assert_eq!(
+                n, applied,
+                "{what}: only the batches before the damage are applied"
+            );
+            match out {
+                Outcome::Damaged { offset: at, reason } => {
+                    assert_eq!(at, offset as u64, "{what}");
+                    assert!(reason.contains("out of order"), "{what}: {reason}");
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn files_from_before_numbering_load_and_continue_numbered() {
+        let old1 = batch(&[&["SET", "a", "1"]], None);
+        let old2 = batch(&[&["SET", "b", "2"]], None);
+        let new1 = batch(&[&["SET", "c", "3"]], Some(1));
+        let mut file = [old1.clone(), old2, new1.clone()].concat();
+        let (n, out) = commands(&file);
+        assert_eq!(n, 3);
+        assert!(
+            matches!(out, Outcome::Complete { batches: 1, .. }),
+            "{out:?}"
+        );
+        // Once numbered, an unnumbered batch cannot follow.
+        file.extend(old1);
+        let (n, out) = commands(&file);
+        assert_eq!(n, 3);
+        assert!(matches!(out, Outcome::Damaged { .. }), "{out:?}");
+    }
+
+    #[test]
+    fn a_changed_last_byte_is_damage_but_a_zero_filled_tail_is_torn() {
+        let file = sample();
+        let mut bad = file.clone();
+        *bad.last_mut().unwrap() = b'X';
+        assert!(matches!(commands(&bad).1, Outcome::Damaged { .. }));
+        let first_end = batch(&[&["SET", "a", "1"], &["SET", "b", "2"]], Some(1)).len();
+        for cut in [first_end, first_end + 1, first_end + 9, file.len() - 1] {
+            let mut zeroed = file[..cut].to_vec();
+            zeroed.extend(std::iter::repeat_n(0u8, 4096));
+            let (n, out) = commands(&zeroed);
+            assert_eq!(n, 2, "cut at {cut}");
+            assert!(
+                matches!(out, Outcome::TornTail { valid_len, batches: 1, .. } if valid_len == first_end as u64),
+                "cut at {cut}: {out:?}"
             );
         }
     }

@@ -25,9 +25,31 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// The command name of a checkpoint record: `RELAY-CRC <batch bytes> <crc32 hex>`, written
-/// after every write batch over the bytes since the previous checkpoint.
+/// The command name of a checkpoint record: `RELAY-CRC <batch bytes> <crc32 hex> <batch
+/// number>`, written after every write batch over the bytes since the previous checkpoint.
+/// Batches are numbered from 1 in each file, so a batch that is missing, repeated or out of
+/// place is damage even though each batch's own checksum holds. (Files written before the
+/// number was added end their batches with the first three fields only; they still load.)
 pub const CHECKPOINT: &[u8] = b"RELAY-CRC";
+
+/// End the batch whose bytes are all of `batch` with its checkpoint, as batch number `seq`
+/// of its file.
+pub fn end_batch(batch: &mut Vec<u8>, seq: u64) {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(batch);
+    let sum = format!("{:08x}", crc.finalize());
+    let (mut len, mut n) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let len = len.format(batch.len());
+    encode_command(
+        batch,
+        &[
+            CHECKPOINT,
+            len.as_bytes(),
+            sum.as_bytes(),
+            n.format(seq).as_bytes(),
+        ],
+    );
+}
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,23 +281,35 @@ impl Aof {
     }
 
     /// Open (or create) the AOF in `dir` for appending and start the writer thread; the
-    /// files named by the manifest must have been loaded first. Logging starts now.
-    pub fn start(self: &Arc<Self>, dir: &Path, names: &manifest::Names) -> std::io::Result<()> {
+    /// files named by the manifest must have been loaded first, `loaded` saying how many
+    /// batches the last incremental file already holds (the writer numbers on from there).
+    /// Logging starts now.
+    pub fn start(
+        self: &Arc<Self>,
+        dir: &Path,
+        names: &manifest::Names,
+        loaded: load::Loaded,
+    ) -> std::io::Result<()> {
         let m = manifest::Manifest::open_for_append(dir, names)?;
+        let batches = match (&loaded.last_incr, m.incrs.last()) {
+            (Some((name, n)), Some((last, _))) if name == last => *n,
+            _ => 0,
+        };
         let file = m.open_incr()?;
-        self.open_writer(dir, names, m, file)?;
+        self.open_writer(dir, names, m, file, batches)?;
         self.enabled.store(true, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Start the writer thread on `file` (the last incremental file of `m`), without
-    /// turning logging on.
+    /// Start the writer thread on `file` (the last incremental file of `m`, holding
+    /// `batches` batches already), without turning logging on.
     pub(crate) fn open_writer(
         self: &Arc<Self>,
         dir: &Path,
         names: &manifest::Names,
         m: manifest::Manifest,
         file: std::fs::File,
+        batches: u64,
     ) -> std::io::Result<()> {
         if let Ok(mut p) = self.pending.lock() {
             p.stopping = false;
@@ -299,7 +333,7 @@ impl Aof {
         let me = self.clone();
         let handle = std::thread::Builder::new()
             .name("relay-aof".into())
-            .spawn(move || writer::run(&me, file))?;
+            .spawn(move || writer::run(&me, file, batches))?;
         if let Ok(mut w) = self.writer.lock() {
             *w = Some(handle);
         }

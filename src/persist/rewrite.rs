@@ -17,7 +17,7 @@
 
 use super::manifest::{sync_dir, Manifest};
 use super::{encode_command, Aof};
-use crate::store::stream::Stream;
+use crate::store::stream::{snapshot, Stream};
 use crate::store::{DbSnapshot, Value};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -32,6 +32,7 @@ struct BaseWriter {
     file: File,
     batch: Vec<u8>,
     written: u64,
+    batches: u64,
 }
 
 impl BaseWriter {
@@ -47,14 +48,8 @@ impl BaseWriter {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&self.batch);
-        let sum = format!("{:08x}", crc.finalize());
-        let len = self.batch.len().to_string();
-        encode_command(
-            &mut self.batch,
-            &[super::CHECKPOINT, len.as_bytes(), sum.as_bytes()],
-        );
+        self.batches += 1;
+        super::end_batch(&mut self.batch, self.batches);
         self.file.write_all(&self.batch)?;
         self.written += self.batch.len() as u64;
         self.batch.clear();
@@ -62,113 +57,14 @@ impl BaseWriter {
     }
 }
 
-/// The commands that rebuild one stream: its entries, its counters, its groups with their
-/// PELs (XCLAIM with delivery time and count; XNACK for released entries), consumers without
-/// pending entries, and its idempotency settings and IDs.
+/// The records that rebuild one stream exactly: its chunks (entries, deleted ones too, in
+/// their chunk boundaries) in payloads of about 256 KiB, then its counters, groups and
+/// idempotency state (`store::stream::snapshot`). Command-per-entry records (XADD, XCLAIM,
+/// …) cannot reproduce the chunk layout, tombstones, dangling pending entries, consumer
+/// times or the idempotency counters.
 fn write_stream(w: &mut BaseWriter, key: &[u8], s: &Stream) -> std::io::Result<()> {
-    let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let ids = s.range_ids(
-        crate::store::stream::id::StreamId::MIN,
-        crate::store::stream::id::StreamId::MAX,
-        None,
-    );
-    if ids.is_empty() {
-        // An empty stream still exists (its ID and groups): create it and empty it.
-        w.cmd(&[b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"])?;
-    }
-    for chunk in ids.chunks(100) {
-        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
-            continue;
-        };
-        for e in s.range(*first, *last, None, false) {
-            let id = e.id.to_bytes();
-            let mut rec: Vec<&[u8]> = vec![b"XADD", key, &id];
-            for (f, v) in &e.fields {
-                rec.push(f);
-                rec.push(v);
-            }
-            w.cmd(&rec)?;
-        }
-    }
-    let (last, maxdel) = (s.last_id.to_bytes(), s.max_deleted_id.to_bytes());
-    w.cmd(&[
-        b"XSETID",
-        key,
-        &last,
-        b"ENTRIESADDED",
-        a.format(s.entries_added).as_bytes(),
-        b"MAXDELETEDID",
-        &maxdel,
-    ])?;
-    for (name, g) in &s.groups {
-        let last = g.last_id.to_bytes();
-        let read = g
-            .entries_read
-            .map_or_else(|| "-1".to_string(), |n| n.to_string());
-        w.cmd(&[
-            b"XGROUP",
-            b"CREATE",
-            key,
-            name,
-            &last,
-            b"ENTRIESREAD",
-            read.as_bytes(),
-        ])?;
-        // Claim order first (released entries keep their queue order), then owners.
-        for id in g.by_delivery() {
-            let Some(p) = g.pel().get(&id) else { continue };
-            let idb = id.to_bytes();
-            if p.is_nacked() {
-                w.cmd(&[
-                    b"XNACK",
-                    key,
-                    name,
-                    b"FAIL",
-                    b"IDS",
-                    b"1",
-                    &idb,
-                    b"RETRYCOUNT",
-                    a.format(p.delivery_count).as_bytes(),
-                    b"FORCE",
-                ])?;
-            } else {
-                w.cmd(&[
-                    b"XCLAIM",
-                    key,
-                    name,
-                    &p.consumer,
-                    b"0",
-                    &idb,
-                    b"TIME",
-                    a.format(p.delivery_time).as_bytes(),
-                    b"RETRYCOUNT",
-                    b.format(p.delivery_count).as_bytes(),
-                    b"FORCE",
-                    b"JUSTID",
-                ])?;
-            }
-        }
-        for (cname, c) in &g.consumers {
-            if c.pending.is_empty() {
-                w.cmd(&[b"XGROUP", b"CREATECONSUMER", key, name, cname])?;
-            }
-        }
-    }
-    w.cmd(&[
-        b"XCFGSET",
-        key,
-        b"IDMP-DURATION",
-        a.format(s.idmp.duration).as_bytes(),
-        b"IDMP-MAXSIZE",
-        b.format(s.idmp.maxsize).as_bytes(),
-    ])?;
-    for (pid, iid, id) in s.idmp.records() {
-        if s.contains(id) {
-            let id = id.to_bytes();
-            w.cmd(&[b"XIDMPRECORD", key, pid, iid, &id])?;
-        }
-    }
-    Ok(())
+    snapshot::encode_chunks(s, 256 << 10, |blob| w.cmd(&[snapshot::CHUNKS, key, blob]))?;
+    w.cmd(&[snapshot::META, key, &snapshot::encode_meta(s)])
 }
 
 /// Write the snapshot as the base file at `path`; returns its size.
@@ -182,6 +78,7 @@ fn write_base(path: &std::path::Path, snapshot: &[DbSnapshot]) -> std::io::Resul
         file,
         batch: Vec::new(),
         written: 0,
+        batches: 0,
     };
     let mut n = itoa::Buffer::new();
     for (db, keys) in snapshot.iter().enumerate() {
@@ -235,45 +132,66 @@ fn enable_inner(shared: &Arc<crate::server::Shared>) -> std::io::Result<()> {
         )
     };
     std::fs::create_dir_all(&dir)?;
-    let old = Manifest::read(&dir, &names)?;
-    let seq = old
-        .as_ref()
-        .map(|m| {
-            m.incrs
-                .iter()
-                .map(|(_, s)| *s)
-                .chain(m.base.iter().map(|(_, s)| *s))
-                .max()
-                .unwrap_or(0)
+    // Files of an earlier run with the AOF on hold a state that is not the current one (it
+    // was not loaded): they go, with their manifest, before anything new is written. The
+    // new files carry temporary names until the new manifest names them, so a crash before
+    // that leaves no data files and no manifest — a fresh start, as nothing of this state
+    // was durable yet — instead of stale data or files without a manifest.
+    let stale = Manifest::orphans(&dir, &names)?;
+    let seq = stale
+        .iter()
+        .filter_map(|f| {
+            f.strip_prefix(&format!("{}.", names.prefix))?
+                .split('.')
+                .next()?
+                .parse::<u64>()
+                .ok()
         })
+        .max()
         .unwrap_or(0)
         + 1;
-    if old.is_some() {
-        std::fs::remove_file(dir.join(names.manifest()))?;
-        sync_dir(&dir)?;
+    match std::fs::remove_file(dir.join(names.manifest())) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
+    sync_dir(&dir)?;
+    for f in &stale {
+        tracing::info!("Removing {f}, an append only file of an earlier run");
+        std::fs::remove_file(dir.join(f))?;
+    }
+    Manifest::remove_temp_files(&dir);
     let incr_name = names.incr(seq);
+    let temp_incr = dir.join(format!("temp-{incr_name}"));
     let file = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(&incr_name))?;
+        .open(&temp_incr)?;
     let target = Manifest {
         dir: dir.clone(),
         base: None,
         incrs: vec![(incr_name.clone(), seq)],
     };
-    aof.open_writer(&dir, &names, target.clone(), file)?;
+    aof.open_writer(&dir, &names, target, file, 0)?;
     let started = std::time::Instant::now();
     let (snapshot, ()) = shared.keyspace.snapshot_with(|| aof.set_enabled());
-    let old = old.unwrap_or(Manifest {
+    let old = Manifest {
         dir: dir.clone(),
         base: None,
         incrs: vec![],
-    });
+    };
     std::thread::Builder::new()
         .name("relay-rewrite".into())
         .spawn(move || {
-            let result = finish(&aof, &old, &names, seq, &incr_name, &snapshot);
+            let result = finish(
+                &aof,
+                &old,
+                &names,
+                seq,
+                &incr_name,
+                Some(&temp_incr),
+                &snapshot,
+            );
             match &result {
                 Ok(size) => {
                     aof.stats.base_size.store(*size, Ordering::Relaxed);
@@ -348,7 +266,7 @@ pub fn start(shared: &Arc<crate::server::Shared>) -> Result<(), NotStarted> {
     let spawned = std::thread::Builder::new()
         .name("relay-rewrite".into())
         .spawn(move || {
-            let result = finish(&aof, &manifest, &names, seq, &incr_name, &snapshot);
+            let result = finish(&aof, &manifest, &names, seq, &incr_name, None, &snapshot);
             drop(snapshot);
             let ok = result.is_ok();
             match result {
@@ -377,13 +295,16 @@ pub fn start(shared: &Arc<crate::server::Shared>) -> Result<(), NotStarted> {
     Ok(())
 }
 
-/// Steps 3 and 4: write the base, switch the manifest, delete the old files.
+/// Steps 3 and 4: write the base, switch the manifest, delete the old files. When the AOF
+/// is being turned on, the incremental file still has its temporary name `temp_incr`: it
+/// gets its real one together with the base, just before the manifest names both.
 fn finish(
     aof: &Aof,
     old: &Manifest,
     names: &super::manifest::Names,
     seq: u64,
     incr_name: &str,
+    temp_incr: Option<&std::path::Path>,
     snapshot: &[DbSnapshot],
 ) -> std::io::Result<u64> {
     let dir = &old.dir;
@@ -391,6 +312,9 @@ fn finish(
     let tmp = dir.join(format!("temp-rewrite-{base_name}"));
     let size = write_base(&tmp, snapshot)?;
     std::fs::rename(&tmp, dir.join(&base_name))?;
+    if let Some(t) = temp_incr {
+        std::fs::rename(t, dir.join(incr_name))?;
+    }
     sync_dir(dir)?;
     let new = Manifest {
         dir: dir.clone(),

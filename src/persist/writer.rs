@@ -48,18 +48,17 @@ fn fsync(aof: &Aof, file: &File) {
     }
 }
 
-/// Write one batch to `file`, ending it with its checkpoint record.
-fn write_batch(aof: &Aof, file: &mut File, data: &mut Vec<u8>) {
+/// Write one batch to `file` as its batch number `*seq + 1`, ending it with its checkpoint
+/// record.
+fn write_batch(aof: &Aof, file: &mut File, data: &mut Vec<u8>, seq: &mut u64) {
     if data.is_empty() {
         return;
     }
-    // Each batch ends with a checkpoint over its bytes: loading verifies every batch, and a
-    // batch without its checkpoint is a torn tail.
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(data);
-    let sum = format!("{:08x}", crc.finalize());
-    let len = data.len().to_string();
-    super::encode_command(data, &[super::CHECKPOINT, len.as_bytes(), sum.as_bytes()]);
+    // Each batch ends with a checkpoint over its bytes and its number in the file: loading
+    // verifies every batch and their order, and a batch without its checkpoint is a torn
+    // tail.
+    *seq += 1;
+    super::end_batch(data, *seq);
     write_fully(aof, file, data);
     aof.stats
         .current_size
@@ -71,7 +70,9 @@ const COALESCE: Duration = Duration::from_millis(1);
 /// … and under `always`, where each client waits for the fsync.
 const GATHER_ALWAYS: Duration = Duration::from_micros(100);
 
-pub(super) fn run(aof: &Aof, mut file: File) {
+/// Append to `file`, which holds `batches` batches already, until stopped.
+pub(super) fn run(aof: &Aof, mut file: File, batches: u64) {
+    let mut seq = batches;
     let mut data = Vec::new();
     let mut last_fsync = Instant::now();
     let mut unsynced = false;
@@ -133,14 +134,15 @@ pub(super) fn run(aof: &Aof, mut file: File) {
             // A compaction's cut: what came before it completes the old file (made durable
             // before anything reaches the new one), the rest starts the new file.
             let mut after = data.split_off(n.min(data.len()));
-            write_batch(aof, &mut file, &mut data);
+            write_batch(aof, &mut file, &mut data, &mut seq);
             fsync(aof, &file);
             file = next;
+            seq = 0;
             data.clear();
-            write_batch(aof, &mut file, &mut after);
+            write_batch(aof, &mut file, &mut after, &mut seq);
             unsynced = !after.is_empty();
         } else if !data.is_empty() {
-            write_batch(aof, &mut file, &mut data);
+            write_batch(aof, &mut file, &mut data, &mut seq);
             unsynced = true;
         }
         data.clear();

@@ -73,6 +73,8 @@ pub struct Keyspace {
     /// Seconds clock for access stamps (OBJECT IDLETIME), refreshed by the active-expiry
     /// task ten times a second — Redis's LRU clock, so no lookup reads the clock for it.
     lru_clock: std::sync::atomic::AtomicU32,
+    /// No key expires while set (the AOF is replaying), as in Redis while loading.
+    expiry_suspended: std::sync::atomic::AtomicBool,
 }
 
 /// A copy of one database's keys with their values and deadlines (unix ms).
@@ -155,7 +157,15 @@ impl Keyspace {
             aof,
             expired_keys: AtomicU64::new(0),
             lru_clock: std::sync::atomic::AtomicU32::new((now_ms() / 1000) as u32),
+            expiry_suspended: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Suspend or resume expiry (lazy and active) for the whole keyspace: suspended while
+    /// the AOF replays, so the records apply to the keys they were written for; the keys
+    /// whose deadline passed meanwhile expire once it is resumed.
+    pub fn suspend_expiry(&self, on: bool) {
+        self.expiry_suspended.store(on, Ordering::Release);
     }
 
     /// Refresh the access-stamp clock (called by the active-expiry task).
@@ -181,6 +191,7 @@ impl Keyspace {
         guard.clock = self.lru_clock.load(Ordering::Relaxed);
         guard.touch = touch;
         guard.logging = self.aof.enabled();
+        guard.expiry_off = self.expiry_suspended.load(Ordering::Acquire);
         Locked {
             guard: Some(guard),
             db,

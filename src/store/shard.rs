@@ -82,6 +82,10 @@ pub struct Shard {
     pub(super) expired: Vec<Bytes>,
     /// Whether changes are logged to the append-only file (set at lock time).
     pub(super) logging: bool,
+    /// Expiry is suspended (set at lock time, while the AOF replays): a deadline that
+    /// passed since the file was written must not delete a key the records after it still
+    /// change — it would come back without its deadline, holding only those later changes.
+    pub(super) expiry_off: bool,
     /// Records of this lock's changes, in the order they were made; the keyspace hands them
     /// to the append-only file before the lock is released.
     pub(super) log_buf: Vec<u8>,
@@ -118,12 +122,12 @@ impl Shard {
 
     /// Whether `slot` is past its deadline at `self.now` (which the caller has read).
     fn is_expired(&self, slot: &Slot) -> bool {
-        slot.expire_at != 0 && self.now > slot.expire_at
+        !self.expiry_off && slot.expire_at != 0 && self.now > slot.expire_at
     }
 
     /// Delete `key` if its deadline has passed (lazy expiry).
     fn expire_if_needed(&mut self, key: &[u8]) {
-        if self.deadlines.is_empty() {
+        if self.deadlines.is_empty() || self.expiry_off {
             return;
         }
         self.now();
@@ -307,7 +311,7 @@ impl Shard {
     /// The active expiry step: delete up to `max` keys whose deadline has passed, earliest
     /// first. Returns how many were deleted; fewer than `max` means none are left.
     pub fn expire_cycle(&mut self, max: usize) -> usize {
-        if self.deadlines.is_empty() {
+        if self.deadlines.is_empty() || self.expiry_off {
             return 0;
         }
         self.now();

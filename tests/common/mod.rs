@@ -223,6 +223,16 @@ impl RawConn {
         }
     }
 
+    /// Connect, or `None` if nothing listens (a server that is starting or going away).
+    pub async fn try_connect(addr: SocketAddr) -> Option<RawConn> {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        stream.set_nodelay(true).ok();
+        Some(RawConn {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
     }

@@ -294,6 +294,14 @@ impl Chunk {
         self.raws().last().map(|r| r.id)
     }
 
+    /// Every entry ever appended, deleted ones included (flagged `true`), in order: what
+    /// rebuilds this chunk byte for byte (a compacted AOF's stream state).
+    pub fn all_entries(&self) -> Vec<(Entry, bool)> {
+        self.raws()
+            .map(|r| (self.decode(&r), r.flags & DELETED != 0))
+            .collect()
+    }
+
     /// Whether `id` is a live entry of this chunk.
     pub fn contains(&self, id: StreamId) -> bool {
         self.raws()

@@ -29,6 +29,26 @@ impl PendingEntry {
         self.nack_seq != 0
     }
 
+    /// Its place in the NACK queue (0: not NACKed).
+    pub fn nack_seq(&self) -> u64 {
+        self.nack_seq
+    }
+
+    /// A pending entry as a snapshot recorded it (`ConsumerGroup::restore` checks it).
+    pub fn restored(
+        consumer: Bytes,
+        delivery_time: u64,
+        delivery_count: u64,
+        nack_seq: u64,
+    ) -> Self {
+        PendingEntry {
+            consumer,
+            delivery_time,
+            delivery_count,
+            nack_seq,
+        }
+    }
+
     fn order_key(&self, id: StreamId) -> (bool, u64, StreamId) {
         if self.nack_seq != 0 {
             (false, self.nack_seq, id)
@@ -87,6 +107,48 @@ impl ConsumerGroup {
     /// The group PEL, by ID.
     pub fn pel(&self) -> &BTreeMap<StreamId, PendingEntry> {
         &self.pel
+    }
+
+    /// NACKs ever made in this group (the next one is queued after this number).
+    pub fn nack_counter(&self) -> u64 {
+        self.nacks
+    }
+
+    /// A group as a snapshot recorded it: consumers with their seen and active times, and
+    /// pending entries, checked against the invariants (an owned entry's consumer exists, a
+    /// NACKed one has no owner and a place in the queue already handed out, no ID twice).
+    pub fn restore(
+        last_id: StreamId,
+        entries_read: Option<u64>,
+        nacks: u64,
+        consumers: Vec<(Bytes, u64, Option<u64>)>,
+        pel: Vec<(StreamId, PendingEntry)>,
+    ) -> Result<Self, String> {
+        let mut g = ConsumerGroup::new(last_id, entries_read);
+        g.nacks = nacks;
+        for (name, seen_time, active_time) in consumers {
+            let c = Consumer {
+                seen_time,
+                active_time,
+                pending: BTreeSet::new(),
+            };
+            if g.consumers.insert(name, c).is_some() {
+                return Err("a consumer named twice".into());
+            }
+        }
+        for (id, p) in pel {
+            if g.pel.contains_key(&id) {
+                return Err(format!("pending entry {id:?} twice"));
+            }
+            if p.is_nacked() && (!p.consumer.is_empty() || p.nack_seq > nacks) {
+                return Err(format!("NACKed entry {id:?} is inconsistent"));
+            }
+            if !p.is_nacked() && !p.consumer.is_empty() && !g.consumers.contains_key(&p.consumer) {
+                return Err(format!("pending entry {id:?} names a missing consumer"));
+            }
+            g.put(id, p);
+        }
+        Ok(g)
     }
 
     /// Pending entries nobody owns because they were NACKed (XINFO STREAM FULL nacked-count).

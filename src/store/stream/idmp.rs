@@ -82,6 +82,46 @@ impl Idmp {
         }
     }
 
+    /// Every producer with its IDs, oldest first (a snapshot of the table).
+    pub fn producers(&self) -> Vec<(&Bytes, &VecDeque<(Bytes, StreamId)>)> {
+        self.producers
+            .iter()
+            .map(|(pid, p)| (pid, &p.order))
+            .collect()
+    }
+
+    /// The table as a snapshot recorded it: limits, lifetime counters, and each producer's
+    /// IDs oldest first (no producer empty or named twice, no ID twice for one producer).
+    pub fn restore(
+        duration: u64,
+        maxsize: u64,
+        iids_added: u64,
+        iids_duplicates: u64,
+        producers: Vec<(Bytes, Vec<(Bytes, StreamId)>)>,
+    ) -> Result<Self, String> {
+        let mut t = Idmp {
+            iids_added,
+            iids_duplicates,
+            ..Idmp::with_limits(duration, maxsize)
+        };
+        for (pid, ids) in producers {
+            if ids.is_empty() {
+                return Err("an idempotent producer without IDs".into());
+            }
+            let mut p = Producer::default();
+            for (iid, id) in ids {
+                if p.ids.insert(iid.clone(), id).is_some() {
+                    return Err("an idempotent ID recorded twice".into());
+                }
+                p.order.push_back((iid, id));
+            }
+            if t.producers.insert(pid, p).is_some() {
+                return Err("an idempotent producer named twice".into());
+            }
+        }
+        Ok(t)
+    }
+
     /// Producers with IDs remembered (XINFO STREAM pids-tracked).
     pub fn pids_tracked(&self) -> usize {
         self.producers.len()

@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod group;
 pub mod id;
 pub mod idmp;
+pub mod snapshot;
 
 use bytes::Bytes;
 use chunk::{Chunk, Entry};
@@ -46,6 +47,9 @@ pub enum RefPolicy {
     Acked,
 }
 
+/// An entry as a snapshot carries it: ID, deleted, fields.
+pub type RestoredEntry = (StreamId, bool, Vec<(Bytes, Bytes)>);
+
 /// How XADD/XTRIM trim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trim {
@@ -75,6 +79,48 @@ impl Stream {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The last ID held in any chunk, deleted or not.
+    pub fn last_chunk_id(&self) -> Option<StreamId> {
+        self.chunks
+            .values()
+            .next_back()
+            .and_then(|c| c.last_id_any())
+    }
+
+    /// Append a chunk rebuilt from its entries (ID, deleted, fields), as `snapshot` does:
+    /// the entries must follow every ID already held, in increasing order, and one at least
+    /// must be live (a chunk goes when its last live entry does). The stream's counters are
+    /// not touched.
+    pub(crate) fn restore_chunk(&mut self, entries: Vec<RestoredEntry>) -> Result<(), String> {
+        let mut prev = self.last_chunk_id();
+        for (id, _, _) in &entries {
+            if prev.is_some_and(|p| p >= *id) {
+                return Err(format!("entry {id:?} is out of order"));
+            }
+            prev = Some(*id);
+        }
+        let live = entries.iter().filter(|(_, deleted, _)| !deleted).count();
+        let Some(((first, _, first_fields), rest)) = entries.split_first() else {
+            return Err("an empty chunk".into());
+        };
+        if live == 0 {
+            return Err("a chunk without a live entry".into());
+        }
+        let mut chunk = Chunk::new(*first, first_fields);
+        for (id, _, fields) in rest {
+            chunk.push(*id, fields);
+        }
+        for (id, deleted, _) in &entries {
+            if *deleted {
+                chunk.delete(*id);
+            }
+        }
+        chunk.shrink();
+        self.chunks.insert(*first, Arc::new(chunk));
+        self.len += live;
+        Ok(())
     }
 
     /// Number of chunks (Redis's nodes: XINFO STREAM radix-tree-keys).
