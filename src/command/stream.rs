@@ -386,8 +386,9 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         if let Some(how) = opts.trim {
             let policy = opts.policy.unwrap_or_default();
-            if stream.trim_with(how, opts.approx, opts.limit, policy) > 0 {
-                log_trim(&mut log, &key, stream, policy);
+            let mut acked = Vec::new();
+            if stream.trim_with(how, opts.approx, opts.limit, policy, Some(&mut acked)) > 0 {
+                log_trim(&mut log, &key, stream, policy, &acked);
             }
         }
         Reply::Bulk(id)
@@ -709,7 +710,30 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Log a trim that happened as its exact effect: the length it left, under the same
 /// reference condition (the deleted entries are the first ones the condition allowed, so an
 /// exact MAXLEN trim to the resulting length deletes the same ones on replay).
-fn log_trim(log: &mut Log, key: &[u8], s: &Stream, policy: RefPolicy) {
+/// Log a trim that changed `s`. A trim that removes a prefix of the stream (KEEPREF, DELREF)
+/// is `XTRIM key MAXLEN = <length left>`, which replays to the same prefix whatever `~`,
+/// LIMIT or MINID chose. An ACKED trim leaves holes (it skips entries still referenced), so
+/// its length does not say which entries went: it is logged as the IDs it deleted, with the
+/// counters a trim leaves alone (XDELEX moves max-deleted-entry-id, a trim does not) set back
+/// by XSETID.
+fn log_trim(log: &mut Log, key: &[u8], s: &Stream, policy: RefPolicy, acked: &[StreamId]) {
+    if policy == RefPolicy::Acked {
+        let ids: Vec<Bytes> = acked.iter().map(|id| id.to_bytes()).collect();
+        let n = ids.len().to_string();
+        log.cmd_with(&[b"XDELEX", key, b"ACKED", b"IDS", n.as_bytes()], &ids);
+        let (last, maxdel) = (s.last_id.to_bytes(), s.max_deleted_id.to_bytes());
+        let added = s.entries_added.to_string();
+        log.cmd(&[
+            b"XSETID",
+            key,
+            &last,
+            b"ENTRIESADDED",
+            added.as_bytes(),
+            b"MAXDELETEDID",
+            &maxdel,
+        ]);
+        return;
+    }
     let len = s.len().to_string();
     let mut rec: Vec<&[u8]> = vec![b"XTRIM", key, b"MAXLEN", b"=", len.as_bytes()];
     match policy {
@@ -731,9 +755,10 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let policy = opts.policy.unwrap_or_default();
     match with_stream_logged(ctx, &args[1], 0, |s, log| {
-        let n = s.trim_with(how, opts.approx, opts.limit, policy);
+        let mut acked = Vec::new();
+        let n = s.trim_with(how, opts.approx, opts.limit, policy, Some(&mut acked));
         if n > 0 {
-            log_trim(log, &args[1], s, policy);
+            log_trim(log, &args[1], s, policy, &acked);
         }
         n
     }) {
