@@ -879,6 +879,27 @@ fn main() {
         )],
         Box::new(move |t: &Target| vec![rt.block_on(aof::load_time(t.name, aof_mb))]),
     ));
+    let compact_entries: u64 = arg(&args, "--compact-entries").unwrap_or(1_000_000);
+    workloads.push((
+        vec![
+            (
+                format!(
+                    "BGREWRITEAOF of a {compact_entries}-entry stream, half its entries pending (ms)"
+                ),
+                "ms",
+                false,
+            ),
+            (
+                format!("time to load that compacted AOF ({compact_entries} entries)"),
+                "ms",
+                false,
+            ),
+        ],
+        Box::new(move |t: &Target| {
+            let (rewrite, load) = rt.block_on(aof::compacted(t.name, compact_entries));
+            vec![rewrite, load]
+        }),
+    ));
     workloads.push((
         vec![(
             "memory per idle subscribed connection (RSS)".into(),
