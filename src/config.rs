@@ -53,6 +53,8 @@ pub struct Config {
     pub auto_aof_rewrite_min_size: u64,
     pub no_appendfsync_on_rewrite: bool,
     pub maxmemory: u64,
+    /// `notify-keyspace-events` as class bits (`events::class`).
+    pub notify_keyspace_events: u16,
     /// The file this configuration was read from (CONFIG REWRITE writes it back).
     pub config_file: Option<PathBuf>,
 }
@@ -298,7 +300,7 @@ pub const OPTIONS: &[OptionSpec] = &[
             let valid = !words.is_empty()
                 && words.len().is_multiple_of(2)
                 && words.iter().enumerate().all(|(i, w)| {
-                    crate::command::parse_i64(w.as_bytes()).is_some_and(|n| n >= if i % 2 == 0 { 1 } else { 0 })
+                    crate::resp::parse_i64(w.as_bytes()).is_some_and(|n| n >= if i % 2 == 0 { 1 } else { 0 })
                 });
             if !valid {
                 return Err("Invalid save parameters".into());
@@ -429,6 +431,18 @@ pub const OPTIONS: &[OptionSpec] = &[
             Ok(())
         },
     },
+    OptionSpec {
+        name: "notify-keyspace-events",
+        default: "",
+        mutable: true,
+        doc: "Keyspace events to publish on __keyspace@<db>__:<key> (K) and __keyevent@<db>__:<event> (E): classes g (generic), $ (strings), l, s, h, z, x (expired), e (evicted), t (streams), m (key miss), d (module), n (new key), A (g$lshzxetd). Empty: off.",
+        get: |c| crate::events::flags_to_string(c.notify_keyspace_events),
+        set: |c, v| {
+            c.notify_keyspace_events =
+                crate::events::parse_flags(v).ok_or(crate::events::BAD_FLAGS)?;
+            Ok(())
+        },
+    },
 ];
 
 impl Default for Config {
@@ -461,6 +475,7 @@ impl Default for Config {
             auto_aof_rewrite_min_size: 0,
             no_appendfsync_on_rewrite: false,
             maxmemory: 0,
+            notify_keyspace_events: 0,
             config_file: None,
         };
         for opt in OPTIONS {
@@ -550,7 +565,7 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
 /// An integer option value, parsed as strictly as Redis's `string2ll` (no spaces, no `+`, no
 /// leading zeros), then range-checked.
 pub fn parse_int(v: &str, min: u64, max: u64) -> Result<u64, String> {
-    let n = crate::command::parse_i64(v.as_bytes())
+    let n = crate::resp::parse_i64(v.as_bytes())
         .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
     if (n as i128) < min as i128 || (n as i128) > max as i128 {
         return Err(format!(

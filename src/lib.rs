@@ -10,9 +10,12 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod events;
+pub mod glob;
 pub mod persist;
 pub mod pubsub;
 pub mod reply;
+pub mod resp;
 pub mod server;
 pub mod store;
 

@@ -10,6 +10,7 @@ use crate::connection::client::{ClientHandle, ClientRegistry};
 use crate::connection::output::OutputLimits;
 use crate::pubsub::PubSub;
 use crate::store::Keyspace;
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -80,6 +81,56 @@ impl Stats {
     }
 }
 
+/// Keyspace events (`notify-keyspace-events`) published through the ordinary pub/sub path,
+/// so patterns, RESP3 pushes and output-buffer limits apply to them as to any message.
+pub struct KeyspaceNotifier {
+    flags: std::sync::atomic::AtomicU16,
+    shared: std::sync::Weak<Shared>,
+}
+
+impl crate::store::Notify for KeyspaceNotifier {
+    fn any(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) != 0
+    }
+
+    fn keyspace_event(&self, db: usize, key: &[u8], event: crate::events::Event) {
+        use crate::events::class;
+        let flags = self.flags.load(Ordering::Relaxed);
+        if !crate::events::enabled(flags, event) {
+            return;
+        }
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut n = itoa::Buffer::new();
+        let db = n.format(db).as_bytes();
+        if flags & class::KEYSPACE != 0 {
+            let mut channel = Vec::with_capacity(16 + db.len() + key.len());
+            channel.extend_from_slice(b"__keyspace@");
+            channel.extend_from_slice(db);
+            channel.extend_from_slice(b"__:");
+            channel.extend_from_slice(key);
+            shared.pubsub.publish(
+                &Bytes::from(channel),
+                &Bytes::from_static(event.name.as_bytes()),
+                &shared.limits,
+            );
+        }
+        if flags & class::KEYEVENT != 0 {
+            let mut channel = Vec::with_capacity(16 + db.len() + event.name.len());
+            channel.extend_from_slice(b"__keyevent@");
+            channel.extend_from_slice(db);
+            channel.extend_from_slice(b"__:");
+            channel.extend_from_slice(event.name.as_bytes());
+            shared.pubsub.publish(
+                &Bytes::from(channel),
+                &Bytes::copy_from_slice(key),
+                &shared.limits,
+            );
+        }
+    }
+}
+
 /// Changes the log filter at run time (CONFIG SET loglevel); installed by the binary, which owns
 /// the logger.
 pub type LogHook = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -115,14 +166,24 @@ pub struct Shared {
     pub tcp_port: AtomicU64,
     shutdown_tx: watch::Sender<bool>,
     log_hook: std::sync::OnceLock<LogHook>,
+    notifier: Arc<KeyspaceNotifier>,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
+        let shared = Arc::new_cyclic(|me| Shared::build(config, me.clone()));
+        shared
+            .keyspace
+            .set_notifier(shared.notifier.clone() as Arc<dyn crate::store::Notify>);
+        shared.apply_config();
+        shared
+    }
+
+    fn build(config: Config, me: std::sync::Weak<Shared>) -> Shared {
         let (shutdown_tx, _) = watch::channel(false);
         let blocking = Arc::new(crate::store::blocking::BlockingRegistry::default());
         let aof = Arc::new(crate::persist::Aof::default());
-        let shared = Shared {
+        Shared {
             limits: OutputLimits::new(config.obuf),
             proto_max_bulk_len: AtomicU64::new(0),
             query_buffer_limit: AtomicU64::new(0),
@@ -152,9 +213,11 @@ impl Shared {
             config: RwLock::new(config),
             shutdown_tx,
             log_hook: std::sync::OnceLock::new(),
-        };
-        shared.apply_config();
-        Arc::new(shared)
+            notifier: Arc::new(KeyspaceNotifier {
+                flags: std::sync::atomic::AtomicU16::new(0),
+                shared: me,
+            }),
+        }
     }
 
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
@@ -186,6 +249,9 @@ impl Shared {
             .store(c.stream_idmp_duration, Ordering::Relaxed);
         self.stream_idmp_maxsize
             .store(c.stream_idmp_maxsize, Ordering::Relaxed);
+        self.notifier
+            .flags
+            .store(c.notify_keyspace_events, Ordering::Relaxed);
         if let Some(hook) = self.log_hook.get() {
             if let Err(e) = hook(&c.loglevel) {
                 tracing::warn!("cannot change the log level: {e}");

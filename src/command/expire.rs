@@ -10,6 +10,7 @@
 use super::flags::*;
 use super::{parse_i64, CommandSpec, Ctx};
 use crate::error;
+use crate::events;
 use crate::reply::Reply;
 use bytes::Bytes;
 
@@ -199,21 +200,19 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: Unit, relative: bool) -> 
             if when <= now && !replaying {
                 shard.remove(key);
                 shard.log(&[b"DEL", key]);
-                return Ok(true);
+                // A deadline already past deletes the key: Redis calls that `del`.
+                shard.notify(key, events::DEL);
+                return Ok(());
             }
             shard.set_deadline(key, when as u64);
             let mut n = itoa::Buffer::new();
             shard.log(&[b"PEXPIREAT", key, n.format(when).as_bytes()]);
-            Ok(false)
+            shard.notify(key, events::EXPIRE);
+            Ok(())
         });
     match deleted {
         Err(reply) => reply,
-        Ok(true) => {
-            // Readers blocked on the key re-check it (XREADGROUP fails once it is gone).
-            ctx.shared.blocking.signal(ctx.session.db, key);
-            Reply::Integer(1)
-        }
-        Ok(false) => Reply::Integer(1),
+        Ok(()) => Reply::Integer(1),
     }
 }
 
@@ -286,6 +285,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let removed = shard.persist(key);
             if removed {
                 shard.log(&[b"PERSIST", key]);
+                shard.notify(key, events::PERSIST);
             }
             removed
         });

@@ -4,7 +4,7 @@ use super::docs::parse_usage;
 use super::flags::*;
 use super::{help_reply, table, CommandSpec, Ctx};
 use crate::error;
-use crate::pubsub::glob;
+use crate::glob;
 use crate::reply::Reply;
 use bytes::Bytes;
 

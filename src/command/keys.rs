@@ -110,8 +110,6 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for k in &args[1..] {
         if ks.remove(ctx.session.db, k) {
             n += 1;
-            // Clients blocked on the key re-check it (XREADGROUP fails when it is gone).
-            ctx.shared.blocking.signal(ctx.session.db, k);
         }
     }
     Reply::Integer(n)
@@ -133,12 +131,7 @@ fn rename(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .keyspace
         .rename(ctx.session.db, &args[1], &args[2], false)
     {
-        Some(_) => {
-            // Readers blocked on either name re-check it.
-            ctx.shared.blocking.signal(ctx.session.db, &args[2]);
-            ctx.shared.blocking.signal(ctx.session.db, &args[1]);
-            Reply::ok()
-        }
+        Some(_) => Reply::ok(),
         None => Reply::error(error::NO_SUCH_KEY),
     }
 }
@@ -149,11 +142,7 @@ fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .keyspace
         .rename(ctx.session.db, &args[1], &args[2], true)
     {
-        Some(true) => {
-            ctx.shared.blocking.signal(ctx.session.db, &args[2]);
-            ctx.shared.blocking.signal(ctx.session.db, &args[1]);
-            Reply::Integer(1)
-        }
+        Some(true) => Reply::Integer(1),
         Some(false) => Reply::Integer(0),
         None => Reply::error(error::NO_SUCH_KEY),
     }

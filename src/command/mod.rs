@@ -360,19 +360,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Parse an integer argument the way Redis's `string2ll` does.
-pub fn parse_i64(arg: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(arg).ok()?;
-    if s.is_empty()
-        || s.starts_with('+')
-        || s.len() > 20
-        || (s.len() > 1 && s.starts_with('0'))
-        || s.starts_with("-0")
-    {
-        return None;
-    }
-    s.parse().ok()
-}
+pub use crate::resp::parse_i64;
 
 /// A boolean-ish ON/OFF argument (`CLIENT NO-EVICT on`).
 pub fn on_off(arg: &[u8]) -> Option<bool> {
@@ -427,15 +415,5 @@ mod tests {
     fn lookup_is_case_insensitive() {
         assert!(table().lookup(b"PuBlIsH").is_some());
         assert!(table().lookup(b"nosuchcommand").is_none());
-    }
-
-    #[test]
-    fn integers_parse_like_redis() {
-        assert_eq!(parse_i64(b"12"), Some(12));
-        assert_eq!(parse_i64(b"-3"), Some(-3));
-        assert_eq!(parse_i64(b"+3"), None);
-        assert_eq!(parse_i64(b"03"), None);
-        assert_eq!(parse_i64(b" 3"), None);
-        assert_eq!(parse_i64(b"99999999999999999999"), None);
     }
 }

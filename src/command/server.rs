@@ -4,7 +4,7 @@ use super::flags::*;
 use super::{help_reply, CommandSpec, Ctx};
 use crate::config::{self, find_option, OPTIONS};
 use crate::error;
-use crate::pubsub::glob;
+use crate::glob;
 use crate::reply::Reply;
 use crate::server::Shared;
 use bytes::Bytes;

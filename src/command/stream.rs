@@ -6,6 +6,7 @@
 use super::flags::*;
 use super::{parse_i64, CommandSpec, Ctx};
 use crate::error;
+use crate::events;
 use crate::reply::Reply;
 use crate::store::shard::Log;
 use crate::store::stream::chunk::Entry;
@@ -312,7 +313,6 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         s
     };
     let now = now_ms();
-    let mut duplicate = false;
     let reply = ctx.with_shard(&key, |shard| {
         // One lookup when the stream exists (the common case); a second after creating it.
         let (stream, mut log) = match shard.get_mut_logged(&key) {
@@ -321,6 +321,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             None if opts.nomkstream => return Reply::Null,
             None => {
                 shard.insert(crate::store::owned(&key), Value::Stream(new_stream()));
+                shard.notify(&key, events::NEW);
                 match shard.get_mut_logged(&key) {
                     Some((Value::Stream(s), log)) => (s, log),
                     _ => return Reply::error(error::WRONGTYPE),
@@ -345,7 +346,6 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     a.format(added).as_bytes(),
                     d.format(dups).as_bytes(),
                 ]);
-                duplicate = true;
                 return Reply::Bulk(first.to_bytes());
             }
         }
@@ -380,6 +380,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let id = new_id.to_bytes();
         // The effect: this entry under its concrete ID.
         log.cmd_with(&[b"XADD", &key, &id], &args[field_pos..]);
+        log.notify(&key, events::XADD);
         if let Some((pid, iid)) = &idmp {
             stream.idmp.record(pid, iid, new_id);
             log.cmd(&[b"XIDMPRECORD", &key, pid, iid, &id]);
@@ -393,9 +394,6 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         Reply::Bulk(id)
     });
-    if !reply.is_error() && !matches!(reply, Reply::Null) && !duplicate {
-        ctx.shared.blocking.signal(ctx.session.db, &args[1]);
-    }
     reply
 }
 
@@ -699,6 +697,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let n = ids.iter().filter(|id| s.delete(**id)).count();
         if n > 0 {
             log.args(args);
+            log.notify(&args[1], events::XDEL);
         }
         n
     }) {
@@ -716,7 +715,8 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// its length does not say which entries went: it is logged as the IDs it deleted, with the
 /// counters a trim leaves alone (XDELEX moves max-deleted-entry-id, a trim does not) set back
 /// by XSETID.
-fn log_trim(log: &mut Log, key: &[u8], s: &Stream, policy: RefPolicy, acked: &[StreamId]) {
+fn log_trim(log: &mut Log, key: &Bytes, s: &Stream, policy: RefPolicy, acked: &[StreamId]) {
+    log.notify(key, events::XTRIM);
     if policy == RefPolicy::Acked {
         let ids: Vec<Bytes> = acked.iter().map(|id| id.to_bytes()).collect();
         let n = ids.len().to_string();
@@ -822,6 +822,7 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             s.max_deleted_id = max_deleted;
         }
         log.args(args);
+        log.notify(&args[1], events::XSETID);
         Reply::ok()
     });
     result

@@ -114,6 +114,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let retry = retry.filter(|n| *n >= 0).map(|n| n as u64);
     let reply = with_stream_logged(ctx, key, Reply::Array(vec![]), |s, log| {
+        let had = super::stream_group::has_consumer(s, group, consumer);
         let mut log = GroupLog { log, key };
         let mut moved = false;
         let mut out = Vec::new();
@@ -162,6 +163,9 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 log.moved_to(group, g.last_id, g.entries_read);
             }
         }
+        if !had && super::stream_group::has_consumer(s, group, consumer) {
+            log.created(group, consumer, false);
+        }
         Reply::Array(out)
     });
     reply.unwrap_or_else(|e| e)
@@ -198,6 +202,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let now = now_ms();
     let result = with_stream_logged(ctx, key, None, |s, log| {
+        let had = super::stream_group::has_consumer(s, group, consumer);
         let mut log = GroupLog { log, key };
         s.groups.get(group)?;
         let mut attempts = count.saturating_mul(10);
@@ -247,6 +252,9 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         if let Some(id) = iter.next() {
             next_cursor = id;
+        }
+        if !had && super::stream_group::has_consumer(s, group, consumer) {
+            log.created(group, consumer, false);
         }
         Some(Reply::Array(vec![
             Reply::Bulk(next_cursor.to_bytes()),

@@ -11,6 +11,7 @@ use super::stream::{
 };
 use super::{help_reply, parse_i64, CommandSpec, Ctx};
 use crate::error;
+use crate::events;
 use crate::reply::Reply;
 use crate::store::shard::Log;
 use crate::store::stream::group::ConsumerGroup;
@@ -118,7 +119,6 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         }
     }
-    let db = ctx.session.db;
     let now = now_ms();
     let idmp_limits = ctx.shared.idmp_limits();
     let reply = ctx.with_shard(key, |shard| {
@@ -172,12 +172,14 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     let mut fresh = Box::<Stream>::default();
                     fresh.idmp = Idmp::with_limits(idmp_limits.0, idmp_limits.1);
                     shard.insert(crate::store::owned(key), Value::Stream(fresh));
+                    shard.notify(key, events::NEW);
                 }
                 let Some(Value::Stream(s)) = shard.get_mut(key) else { return Reply::error(error::WRONGTYPE) };
                 s.groups.insert(crate::store::owned(group), ConsumerGroup::new(id, read));
                 // `$` resolved: the effect is a group at this concrete ID.
                 let (id, read) = (id.to_bytes(), entries_read_arg(read));
                 shard.log(&[b"XGROUP", b"CREATE", key, group, &id, b"ENTRIESREAD", read.as_bytes(), b"MKSTREAM"]);
+                shard.notify(key, events::XGROUP_CREATE);
                 Reply::ok()
             }
             b"setid" => {
@@ -192,6 +194,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 }
                 let (id, read) = (id.to_bytes(), entries_read_arg(read));
                 shard.log(&[b"XGROUP", b"SETID", key, group, &id, b"ENTRIESREAD", read.as_bytes()]);
+                shard.notify(key, events::XGROUP_SETID);
                 Reply::ok()
             }
             b"destroy" => {
@@ -199,6 +202,8 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 let removed = s.groups.remove(group).is_some();
                 if removed {
                     shard.log_args(args);
+                    // Consumers blocked on the group learn it is gone.
+                    shard.notify(key, events::XGROUP_DESTROY);
                 }
                 Reply::Integer(removed as i64)
             }
@@ -208,6 +213,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 let (_, created) = g.consumer(&args[4], now);
                 if created {
                     shard.log_args(args);
+                    shard.notify(key, events::XGROUP_CREATECONSUMER);
                 }
                 Reply::Integer(created as i64)
             }
@@ -217,16 +223,13 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 let deleted = g.delete_consumer(&args[4]);
                 if deleted.is_some() {
                     shard.log_args(args);
+                    shard.notify(key, events::XGROUP_DELCONSUMER);
                 }
                 Reply::Integer(deleted.unwrap_or(0) as i64)
             }
             _ => error::subcommand_syntax(&args[1], "xgroup"),
         }
     });
-    if sub == b"destroy" && reply == Reply::Integer(1) {
-        // Consumers blocked on the group learn it is gone.
-        ctx.shared.blocking.signal(db, key);
-    }
     reply
 }
 
@@ -270,11 +273,13 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for (key, arg) in keys.iter().zip(id_args) {
         let state = with_stream_mut(ctx, key, None, |s| Some(s.groups.contains_key(&group)));
         match state {
-            Err(e) => return e,
-            Ok(Some(true)) => {}
-            Ok(None) if retrying => {
+            // Deleted, or overwritten with another type (SET, RENAME): Redis 7.0 answers a
+            // blocked reader the same way for both.
+            Err(_) | Ok(None) if retrying => {
                 return Reply::error("UNBLOCKED the stream key no longer exists")
             }
+            Err(e) => return e,
+            Ok(Some(true)) => {}
             Ok(_) if retrying => {
                 return Reply::error(
                     "NOGROUP the consumer group this client was blocked on no longer exists",
@@ -369,7 +374,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// ID and entries-read, XGROUP CREATECONSUMER for a consumer created without a delivery.
 pub(super) struct GroupLog<'a, 'b> {
     pub log: &'a mut Log<'b>,
-    pub key: &'a [u8],
+    pub key: &'a Bytes,
 }
 
 impl GroupLog<'_, '_> {
@@ -410,9 +415,13 @@ impl GroupLog<'_, '_> {
         }
     }
 
-    pub fn created(&mut self, group: &[u8], consumer: &[u8]) {
-        self.log
-            .cmd(&[b"XGROUP", b"CREATECONSUMER", self.key, group, consumer]);
+    /// A consumer was created; `record` when no delivery's record creates it on replay.
+    pub fn created(&mut self, group: &[u8], consumer: &[u8], record: bool) {
+        if record {
+            self.log
+                .cmd(&[b"XGROUP", b"CREATECONSUMER", self.key, group, consumer]);
+        }
+        self.log.notify(self.key, events::XGROUP_CREATECONSUMER);
     }
 
     /// The group now stands at `last` with `read` entries read.
@@ -522,8 +531,8 @@ fn read_group(
                     log.delivered(group, consumer, id, now, 1);
                 }
             }
-            if r.noack && created {
-                log.created(group, consumer);
+            if created {
+                log.created(group, consumer, r.noack);
             }
             log.moved_to(group, g.last_id, g.entries_read);
             Some(reply)
@@ -533,7 +542,7 @@ fn read_group(
                 let g = s.groups.get_mut(group)?;
                 let (c, created) = g.consumer(consumer, now);
                 if created {
-                    log.created(group, consumer);
+                    log.created(group, consumer, true);
                 }
                 let start = from.next()?;
                 c.pending
@@ -757,4 +766,12 @@ pub(super) fn nogroup_short(key: &[u8], group: &[u8]) -> Reply {
         group,
         b"'",
     ])
+}
+
+/// Whether `consumer` exists in `group` (claims create consumers inside the group's
+/// methods: comparing before and after tells the command it created one).
+pub(super) fn has_consumer(s: &Stream, group: &[u8], consumer: &[u8]) -> bool {
+    s.groups
+        .get(group)
+        .is_some_and(|g| g.consumers.contains_key(consumer))
 }

@@ -12,6 +12,7 @@ use super::stream::{is_opt, parse_ids, parse_policy, with_stream, with_stream_lo
 use super::stream_group::nogroup_short as nogroup;
 use super::{parse_i64, CommandSpec, Ctx};
 use crate::error;
+use crate::events;
 use crate::reply::Reply;
 use crate::store::stream::group::NackMode;
 use crate::store::stream::id::StreamId;
@@ -109,6 +110,10 @@ fn xdelex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let r: Vec<i64> = ids.iter().map(|id| s.delete_with(*id, policy)).collect();
         // Replaying it on the same state has the same effect (DELREF clean-ups included).
         log.args(args);
+        if r.contains(&1) {
+            // Redis 8.2 names a deletion by XDELEX `xdel`.
+            log.notify(key, events::XDEL);
+        }
         r
     });
     match results {
@@ -160,6 +165,9 @@ fn xackdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 s.delete(*id);
             }
             out.push(if delete { 1 } else { 2 });
+        }
+        if out.contains(&1) {
+            log.notify(key, events::XDEL);
         }
         Some(out)
     });
@@ -241,19 +249,15 @@ fn xnack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         if n > 0 {
             log.args(args);
+            // Readers blocked in XREADGROUP … CLAIM can take them now.
+            log.touched(key);
         }
         Some(n)
     });
     match nacked {
         // The group went away between the checks (another thread's XGROUP DESTROY).
         Ok(None) => nogroup(key, group),
-        Ok(Some(n)) => {
-            if n > 0 {
-                // Readers blocked in XREADGROUP … CLAIM can take them now.
-                ctx.shared.blocking.signal(ctx.session.db, key);
-            }
-            Reply::Integer(n)
-        }
+        Ok(Some(n)) => Reply::Integer(n),
         Err(e) => e,
     }
 }

@@ -4,6 +4,7 @@
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::error;
+use crate::events;
 use crate::reply::Reply;
 use crate::store::Value;
 use bytes::Bytes;
@@ -133,7 +134,7 @@ fn set_with_deadline(ctx: &mut Ctx, args: &[Bytes], unit: &str, command: &str) -
 /// and the NX/XX condition.
 fn set_generic(
     ctx: &mut Ctx,
-    key: &[u8],
+    key: &Bytes,
     value: &[u8],
     (nx, xx, get): (bool, bool, bool),
     ttl: SetTtl,
@@ -169,6 +170,13 @@ fn set_generic(
                 let mut n = itoa::Buffer::new();
                 shard.log(&[b"SET", key, value, b"PXAT", n.format(at).as_bytes()]);
             }
+        }
+        if !exists {
+            shard.notify(key, events::NEW);
+        }
+        shard.notify(key, events::SET);
+        if matches!(ttl, SetTtl::At(_)) {
+            shard.notify(key, events::EXPIRE);
         }
         if get {
             old_reply

@@ -86,46 +86,7 @@ impl Fsync {
     }
 }
 
-/// Append a command in RESP form to `out`.
-pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    encode_command_parts(out, args, &[]);
-}
-
-/// Append `*<n>\r\n`-style header `tag` + `n`.
-#[inline]
-fn put_len(out: &mut Vec<u8>, tag: u8, n: usize) {
-    // Lengths in records are almost always below 100: two digits without formatting.
-    if n < 10 {
-        out.extend_from_slice(&[tag, b'0' + n as u8, b'\r', b'\n']);
-    } else if n < 100 {
-        out.extend_from_slice(&[
-            tag,
-            b'0' + (n / 10) as u8,
-            b'0' + (n % 10) as u8,
-            b'\r',
-            b'\n',
-        ]);
-    } else {
-        out.push(tag);
-        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// Append the command `head` followed by `tail` (a client's arguments, copied as they are)
-/// in RESP form, reserving the space once: this runs for every logged write.
-pub fn encode_command_parts(out: &mut Vec<u8>, head: &[&[u8]], tail: &[bytes::Bytes]) {
-    let size: usize = head.iter().map(|a| a.len() + 16).sum::<usize>()
-        + tail.iter().map(|a| a.len() + 16).sum::<usize>()
-        + 16;
-    out.reserve(size);
-    put_len(out, b'*', head.len() + tail.len());
-    for a in head.iter().copied().chain(tail.iter().map(|b| b.as_ref())) {
-        put_len(out, b'$', a.len());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
+pub use crate::resp::{encode_command, encode_command_parts};
 
 /// What the writer thread and the appenders share.
 struct Pending {
@@ -357,6 +318,16 @@ impl Aof {
         if let Some(h) = handle {
             let _ = h.join();
         }
+    }
+}
+
+impl crate::store::ChangeLog for Aof {
+    fn enabled(&self) -> bool {
+        Aof::enabled(self)
+    }
+
+    fn append(&self, db: usize, records: &[u8]) {
+        Aof::append(self, db, records)
     }
 }
 

@@ -11,10 +11,9 @@
 //!   probed, one hash lookup each.
 //! - The registry lock is held only for in-memory work, never across `.await`.
 
-pub mod glob;
-
 use crate::connection::client::ClientHandle;
 use crate::connection::output::OutputLimits;
+use crate::glob;
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};

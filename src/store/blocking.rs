@@ -67,6 +67,19 @@ impl BlockingRegistry {
         }
     }
 
+    /// Every key of `db` changed at once (FLUSHDB): wake each key's first waiter there.
+    pub fn signal_db(&self, db: usize) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let Ok(w) = self.waiters.lock() else { return };
+        for list in w.values() {
+            if let Some((_, c)) = list.iter().find(|(d, _)| *d == db) {
+                c.output.wake.notify_one();
+            }
+        }
+    }
+
     /// The waiter `client_id` has had its turn on `keys`: wake the one blocked after it.
     pub fn pass_on(&self, db: usize, keys: &[Bytes], client_id: u64) {
         let Ok(w) = self.waiters.lock() else { return };

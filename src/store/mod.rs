@@ -12,8 +12,10 @@
 pub mod blocking;
 pub mod shard;
 pub mod stream;
+pub mod watch;
 
-use crate::pubsub::glob;
+use crate::events;
+use crate::glob;
 use bytes::Bytes;
 pub use shard::Shard;
 use std::collections::hash_map::DefaultHasher;
@@ -66,8 +68,8 @@ pub struct Keyspace {
     hasher: RandomState,
     /// Told of keys deleted by expiry, so clients blocked on them re-check.
     blocking: Arc<blocking::BlockingRegistry>,
-    /// Where changes are logged.
-    pub aof: Arc<crate::persist::Aof>,
+    /// Where changes are logged (the append-only file, behind `ChangeLog`).
+    log: Arc<dyn ChangeLog>,
     /// Keys deleted by expiry, lazily or actively (INFO stats expired_keys).
     pub expired_keys: AtomicU64,
     /// Seconds clock for access stamps (OBJECT IDLETIME), refreshed by the active-expiry
@@ -75,6 +77,20 @@ pub struct Keyspace {
     lru_clock: std::sync::atomic::AtomicU32,
     /// No key expires while set (the AOF is replaying), as in Redis while loading.
     expiry_suspended: std::sync::atomic::AtomicBool,
+    /// Keys clients WATCH.
+    pub watches: watch::WatchRegistry,
+    /// Where keyspace events go (set once by the server).
+    notifier: std::sync::OnceLock<Arc<dyn Notify>>,
+}
+
+/// Where the keyspace logs its changes: the append-only file (`persist::Aof`), reached
+/// through this trait so the keyspace does not depend on the layer above it.
+pub trait ChangeLog: Send + Sync {
+    /// Whether changes are logged now (a handler can skip building a record).
+    fn enabled(&self) -> bool;
+    /// Append records (RESP commands) for database `db`, called with the changed keys'
+    /// shard locked so that records for one key reach the log in the order applied.
+    fn append(&self, db: usize, records: &[u8]);
 }
 
 /// A copy of one database's keys with their values and deadlines (unix ms).
@@ -92,8 +108,12 @@ fn scan_hash(key: &[u8]) -> u64 {
     h.finish() >> (64 - HASH_BITS)
 }
 
-/// A locked shard. Dropping it unlocks the shard and then announces the keys that expired
-/// while it was held.
+/// A locked shard. Dropping it is where a change has its consequences — the one place, for
+/// every command and for expiry: with the shard still locked, the records go to the
+/// append-only file (so records for a key are in the order applied), the clients watching a
+/// changed key have their transaction marked dirty, the clients blocked on it are woken, and
+/// the keyspace events are published. Nothing is done when nothing changed; each consequence
+/// is an atomic load when nobody watches, blocks or subscribes to keyspace events.
 pub struct Locked<'a> {
     guard: Option<MutexGuard<'a, Shard>>,
     db: usize,
@@ -120,31 +140,50 @@ impl Drop for Locked<'_> {
         };
         if !guard.log_buf.is_empty() {
             // Still locked: records for these keys reach the file in the order applied.
-            self.ks.aof.append(self.db, &guard.log_buf);
+            self.ks.log.append(self.db, &guard.log_buf);
             guard.log_buf.clear();
             if guard.log_buf.capacity() > 1 << 20 {
                 guard.log_buf = Vec::new();
             }
         }
-        if guard.expired.is_empty() {
+        if guard.changes.is_empty() {
             return;
         }
-        let gone = std::mem::take(&mut guard.expired);
-        drop(guard);
-        self.ks
-            .expired_keys
-            .fetch_add(gone.len() as u64, Ordering::Relaxed);
-        for key in &gone {
-            self.ks.blocking.signal(self.db, key);
+        if guard.expired > 0 {
+            self.ks
+                .expired_keys
+                .fetch_add(std::mem::take(&mut guard.expired) as u64, Ordering::Relaxed);
+        }
+        self.ks.changed(self.db, &guard.changes);
+        guard.changes.clear();
+        if guard.changes.capacity() > 1024 {
+            guard.changes = Vec::new();
         }
     }
+}
+
+/// RENAME's events, in Redis's order: `new` for the target (even when it existed: it is
+/// deleted and added again), `rename_from`, `rename_to`.
+fn renamed(shard: &mut Shard, from: &Bytes, to: &Bytes) {
+    shard.notify(to, events::NEW);
+    shard.notify(from, events::RENAME_FROM);
+    shard.notify(to, events::RENAME_TO);
+}
+
+/// Publishes keyspace events (implemented by the server over pub/sub): the keyspace only
+/// says what changed.
+pub trait Notify: Send + Sync {
+    /// Whether any event class is on (a cheap check before anything is built).
+    fn any(&self) -> bool;
+    /// Publish `event` for `key` of database `db`, if its class is on.
+    fn keyspace_event(&self, db: usize, key: &[u8], event: crate::events::Event);
 }
 
 impl Keyspace {
     pub fn new(
         databases: usize,
         blocking: Arc<blocking::BlockingRegistry>,
-        aof: Arc<crate::persist::Aof>,
+        log: Arc<dyn ChangeLog>,
     ) -> Self {
         Keyspace {
             dbs: (0..databases.max(1))
@@ -154,10 +193,32 @@ impl Keyspace {
                 .collect(),
             hasher: RandomState::new(),
             blocking,
-            aof,
+            log,
             expired_keys: AtomicU64::new(0),
             lru_clock: std::sync::atomic::AtomicU32::new((now_ms() / 1000) as u32),
             expiry_suspended: std::sync::atomic::AtomicBool::new(false),
+            watches: watch::WatchRegistry::default(),
+            notifier: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Where keyspace events are published (the server sets it once, at start).
+    pub fn set_notifier(&self, n: Arc<dyn Notify>) {
+        let _ = self.notifier.set(n);
+    }
+
+    /// The consequences of `changes` to database `db` (called with their shard locked).
+    fn changed(&self, db: usize, changes: &[(Bytes, Option<crate::events::Event>)]) {
+        let watched = self.watches.any();
+        let notifier = self.notifier.get().filter(|n| n.any());
+        for (key, event) in changes {
+            if watched {
+                self.watches.touch(db, key);
+            }
+            self.blocking.signal(db, key);
+            if let (Some(n), Some(e)) = (notifier, event) {
+                n.keyspace_event(db, key, *e);
+            }
         }
     }
 
@@ -190,7 +251,7 @@ impl Keyspace {
         guard.now = now;
         guard.clock = self.lru_clock.load(Ordering::Relaxed);
         guard.touch = touch;
-        guard.logging = self.aof.enabled();
+        guard.logging = self.log.enabled();
         guard.expiry_off = self.expiry_suspended.load(Ordering::Acquire);
         Locked {
             guard: Some(guard),
@@ -234,11 +295,12 @@ impl Keyspace {
     }
 
     /// DEL one key (logged as a DEL); true if it existed.
-    pub fn remove(&self, db: usize, key: &[u8]) -> bool {
+    pub fn remove(&self, db: usize, key: &Bytes) -> bool {
         self.with_shard(db, key, |s| {
             let removed = s.remove(key).is_some();
             if removed {
                 s.log(&[b"DEL", key]);
+                s.notify(key, events::DEL);
             }
             removed
         })
@@ -247,7 +309,7 @@ impl Keyspace {
     /// RENAME / RENAMENX: move `from` to `to` (replacing it unless `nx`), with its deadline.
     /// `Some(false)` when `nx` and `to` exists; `None` when `from` does not exist. Both shards
     /// are locked, lower index first, so concurrent renames cannot deadlock.
-    pub fn rename(&self, db: usize, from: &[u8], to: &[u8], nx: bool) -> Option<bool> {
+    pub fn rename(&self, db: usize, from: &Bytes, to: &Bytes, nx: bool) -> Option<bool> {
         let (a, b) = (self.shard_of(from), self.shard_of(to));
         let mut first = self.lock_at(db, a.min(b), 0, true);
         let mut second = (a != b).then(|| self.lock_at(db, a.max(b), 0, true));
@@ -262,6 +324,7 @@ impl Keyspace {
                 let slot = first.remove_slot(from)?;
                 first.insert_slot(owned(to), slot);
                 first.log(&[b"RENAME", from, to]);
+                renamed(&mut first, from, to);
                 return Some(true);
             }
             Some(other) if a < b => (&mut first, other),
@@ -275,8 +338,10 @@ impl Keyspace {
         }
         let slot = src.remove_slot(from)?;
         dst.insert_slot(owned(to), slot);
-        // One record for the whole move, appended while both shards are still locked.
+        // One record for the whole move, appended while both shards are still locked; the
+        // events in one list too, so they keep their order.
         dst.log(&[b"RENAME", from, to]);
+        renamed(dst, from, to);
         Some(true)
     }
 
@@ -338,13 +403,30 @@ impl Keyspace {
     }
 
     /// FLUSHDB (logged as one).
+    /// FLUSHDB: every shard of `db` is locked (in order) while it is emptied and the record
+    /// appended, so no change to the database can be logged between the emptying and the
+    /// record (replay would wipe it). Publishes no event, as Redis; watchers of keys that
+    /// existed are dirty and clients blocked on the database re-check their keys.
     pub fn flush(&self, db: usize) {
-        for s in 0..SHARDS {
-            // Dropping a large map happens outside the lock.
-            let old = self.lock(db, s).take_all();
-            drop(old);
+        let mut guards: Vec<Locked> = (0..SHARDS).map(|s| self.lock(db, s)).collect();
+        if self.watches.any() {
+            let watched = self.watches.keys_of(db);
+            let existed: std::collections::HashSet<Bytes> = watched
+                .into_iter()
+                .filter(|k| guards[self.shard_of(k)].contains_key(k))
+                .collect();
+            self.watches.touch_db(db, |k| existed.contains(k));
         }
-        self.aof.append_command(db, &[b"FLUSHDB"]);
+        let old: Vec<_> = guards.iter_mut().map(|g| g.take_all()).collect();
+        if self.log.enabled() {
+            let mut rec = Vec::new();
+            crate::resp::encode_command(&mut rec, &[b"FLUSHDB"]);
+            self.log.append(db, &rec);
+        }
+        drop(guards);
+        // Dropping large maps happens outside the locks.
+        drop(old);
+        self.blocking.signal_db(db);
     }
 
     pub fn keys(&self, db: usize, pattern: &[u8]) -> Vec<Bytes> {
@@ -430,7 +512,11 @@ mod tests {
 
     #[test]
     fn scan_returns_every_key_once_across_pages() {
-        let ks = Keyspace::new(1, Default::default(), Default::default());
+        let ks = Keyspace::new(
+            1,
+            Default::default(),
+            Arc::new(crate::persist::Aof::default()),
+        );
         for i in 0..1000 {
             let k = Bytes::from(format!("key:{i}"));
             ks.with_shard(0, &k, |s| s.insert(k.clone(), Value::String(Bytes::new())));

@@ -4,8 +4,9 @@
 //! and deletes a key whose deadline has passed (`now > deadline`, Redis's `keyIsExpired`), so a
 //! command never sees an expired key. Deadlines are also indexed in order (`deadlines`), so the
 //! active cycle deletes keys nobody touches by popping the earliest ones — exact, where Redis
-//! samples. Keys deleted by expiry are collected in `expired` for the keyspace to announce
-//! (blocked readers re-check them; the append-only file will log them as deletions).
+//! samples. Keys deleted by expiry are recorded as `expired` changes for the keyspace to
+//! announce (blocked readers re-check them, WATCH sees them, subscribers to keyspace events
+//! hear of them) and logged as deletions.
 //!
 //! Invariants: a key is in `deadlines` exactly when its slot has a deadline, with the same
 //! time; `ttl_sum` is the sum of those deadlines. The time a lock judges expiry by is read
@@ -14,6 +15,7 @@
 //! coarse seconds clock, as Redis's LRU clock is.
 
 use super::Value;
+use crate::events::{self, Event};
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap};
 
@@ -37,27 +39,38 @@ impl Slot {
 pub struct Log<'a> {
     buf: &'a mut Vec<u8>,
     on: bool,
+    changes: &'a mut Vec<(Bytes, Option<Event>)>,
 }
 
 impl Log<'_> {
+    /// Record that `key` changed as `event` (see `Shard::notify`).
+    pub fn notify(&mut self, key: &Bytes, event: Event) {
+        self.changes.push((key.clone(), Some(event)));
+    }
+
+    /// Record that `key` changed without an event of its own (see `Shard::touched`).
+    pub fn touched(&mut self, key: &Bytes) {
+        self.changes.push((key.clone(), None));
+    }
+
     /// Log one command.
     pub fn cmd(&mut self, args: &[&[u8]]) {
         if self.on {
-            crate::persist::encode_command(self.buf, args);
+            crate::resp::encode_command(self.buf, args);
         }
     }
 
     /// Log a command as it was sent.
     pub fn args(&mut self, args: &[Bytes]) {
         if self.on {
-            crate::persist::encode_command_parts(self.buf, &[], args);
+            crate::resp::encode_command_parts(self.buf, &[], args);
         }
     }
 
     /// Log `head` followed by client arguments `tail` (no intermediate list).
     pub fn cmd_with(&mut self, head: &[&[u8]], tail: &[Bytes]) {
         if self.on {
-            crate::persist::encode_command_parts(self.buf, head, tail);
+            crate::resp::encode_command_parts(self.buf, head, tail);
         }
     }
 
@@ -78,8 +91,13 @@ pub struct Shard {
     pub(super) clock: u32,
     /// Whether lookups count as accesses (not for CLIENT NO-TOUCH or introspection).
     pub(super) touch: bool,
-    /// Keys deleted by expiry since the keyspace last drained them.
-    pub(super) expired: Vec<Bytes>,
+    /// What this lock changed, in order: each key with the event Redis names the change by
+    /// (`None`: a change without an event of its own, e.g. an XACK). The keyspace turns the
+    /// list into every consequence when the lock is released (`Locked`): WATCH, blocked
+    /// clients, keyspace notifications.
+    pub(super) changes: Vec<(Bytes, Option<Event>)>,
+    /// Keys deleted by expiry under this lock (INFO stats expired_keys).
+    pub(super) expired: usize,
     /// Whether changes are logged to the append-only file (set at lock time).
     pub(super) logging: bool,
     /// Expiry is suspended (set at lock time, while the AOF replays): a deadline that
@@ -92,10 +110,23 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Record that `key` changed as `event` (Redis's notifyKeyspaceEvent + signalModifiedKey).
+    /// `key` is the request's argument: the record lives until the lock is released, within
+    /// the request, so sharing its bytes is safe and costs no copy.
+    pub fn notify(&mut self, key: &Bytes, event: Event) {
+        self.changes.push((key.clone(), Some(event)));
+    }
+
+    /// Record that `key` changed without an event of its own (WATCH and blocked clients
+    /// still see it).
+    pub fn touched(&mut self, key: &Bytes) {
+        self.changes.push((key.clone(), None));
+    }
+
     /// Log a change as the command that reproduces it (see `persist`).
     pub fn log(&mut self, args: &[&[u8]]) {
         if self.logging {
-            crate::persist::encode_command(&mut self.log_buf, args);
+            crate::resp::encode_command(&mut self.log_buf, args);
         }
     }
 
@@ -103,7 +134,7 @@ impl Shard {
     /// applies to: XACK, XNACK, XDELEX, …).
     pub fn log_args(&mut self, args: &[bytes::Bytes]) {
         if self.logging {
-            crate::persist::encode_command_parts(&mut self.log_buf, &[], args);
+            crate::resp::encode_command_parts(&mut self.log_buf, &[], args);
         }
     }
 
@@ -135,7 +166,8 @@ impl Shard {
             if let Some((k, slot)) = self.map.remove_entry(key) {
                 self.forget_deadline(&k, slot.expire_at);
                 self.log(&[b"DEL", &k]);
-                self.expired.push(k);
+                self.changes.push((k, Some(events::EXPIRED)));
+                self.expired += 1;
             }
         }
     }
@@ -180,6 +212,7 @@ impl Shard {
         let log = Log {
             buf: &mut self.log_buf,
             on,
+            changes: &mut self.changes,
         };
         Some((&mut slot.value, log))
     }
@@ -329,7 +362,8 @@ impl Shard {
             self.ttl_sum -= at as u128;
             if self.map.remove(&key).is_some() {
                 self.log(&[b"DEL", &key]);
-                self.expired.push(key);
+                self.changes.push((key, Some(events::EXPIRED)));
+                self.expired += 1;
             }
             n += 1;
         }
@@ -377,7 +411,10 @@ mod tests {
         assert!(sh.get(b"k").is_some(), "alive at its deadline, as in Redis");
         sh.now = 1501;
         assert!(sh.get(b"k").is_none());
-        assert_eq!(sh.expired, vec![Bytes::from_static(b"k")]);
+        assert_eq!(
+            sh.changes,
+            vec![(Bytes::from_static(b"k"), Some(events::EXPIRED))]
+        );
         assert_eq!(sh.expires(), (0, 0));
         assert!(sh.is_empty());
     }
@@ -404,7 +441,10 @@ mod tests {
         }
         sh.now = 2500;
         assert_eq!(sh.expire_cycle(1), 1);
-        assert_eq!(sh.expired, vec![Bytes::from_static(b"k1")]);
+        assert_eq!(
+            sh.changes,
+            vec![(Bytes::from_static(b"k1"), Some(events::EXPIRED))]
+        );
         assert_eq!(sh.expire_cycle(10), 1);
         assert_eq!(sh.len(), 2);
         assert_eq!(sh.expires(), (2, 12000));

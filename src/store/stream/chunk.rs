@@ -44,7 +44,7 @@ mod lp {
         if b.is_empty() || b.len() > 20 {
             return None;
         }
-        crate::command::parse_i64(b)
+        crate::resp::parse_i64(b)
     }
 
     fn enclen_int(v: i64) -> usize {

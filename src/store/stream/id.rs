@@ -58,7 +58,7 @@ impl fmt::Display for StreamId {
 /// Redis's `string2ull`: the strict integer parser, then `strtoull` (which allows leading
 /// spaces, a sign and leading zeros; a minus wraps), rejecting overflow and trailing junk.
 pub fn string2ull(s: &[u8]) -> Option<u64> {
-    if let Some(n) = crate::command::parse_i64(s) {
+    if let Some(n) = crate::resp::parse_i64(s) {
         return u64::try_from(n).ok();
     }
     let start = s
