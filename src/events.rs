@@ -33,10 +33,27 @@ pub mod class {
 pub struct Event {
     pub name: &'static str,
     pub class: u16,
+    /// Whether Redis signals the key as modified (`signalModifiedKey`): a WATCH on it then
+    /// fails the transaction. Redis 7.0 does not for consumer-group bookkeeping (XGROUP,
+    /// XSETID): those events are published but leave watchers alone.
+    pub modifies: bool,
 }
 
 const fn ev(name: &'static str, class: u16) -> Event {
-    Event { name, class }
+    Event {
+        name,
+        class,
+        modifies: true,
+    }
+}
+
+/// An event that does not count as a modification for WATCH.
+const fn ev_quiet(name: &'static str, class: u16) -> Event {
+    Event {
+        name,
+        class,
+        modifies: false,
+    }
 }
 
 // Generic.
@@ -53,12 +70,12 @@ pub const SET: Event = ev("set", class::STRING);
 pub const XADD: Event = ev("xadd", class::STREAM);
 pub const XTRIM: Event = ev("xtrim", class::STREAM);
 pub const XDEL: Event = ev("xdel", class::STREAM);
-pub const XSETID: Event = ev("xsetid", class::STREAM);
-pub const XGROUP_CREATE: Event = ev("xgroup-create", class::STREAM);
-pub const XGROUP_CREATECONSUMER: Event = ev("xgroup-createconsumer", class::STREAM);
-pub const XGROUP_DELCONSUMER: Event = ev("xgroup-delconsumer", class::STREAM);
-pub const XGROUP_DESTROY: Event = ev("xgroup-destroy", class::STREAM);
-pub const XGROUP_SETID: Event = ev("xgroup-setid", class::STREAM);
+pub const XSETID: Event = ev_quiet("xsetid", class::STREAM);
+pub const XGROUP_CREATE: Event = ev_quiet("xgroup-create", class::STREAM);
+pub const XGROUP_CREATECONSUMER: Event = ev_quiet("xgroup-createconsumer", class::STREAM);
+pub const XGROUP_DELCONSUMER: Event = ev_quiet("xgroup-delconsumer", class::STREAM);
+pub const XGROUP_DESTROY: Event = ev_quiet("xgroup-destroy", class::STREAM);
+pub const XGROUP_SETID: Event = ev_quiet("xgroup-setid", class::STREAM);
 
 /// The flag letters in the order Redis's error message lists them.
 const LETTERS: &str = "Ag$lshzxeKEtmdn";

@@ -167,6 +167,11 @@ pub struct Shared {
     shutdown_tx: watch::Sender<bool>,
     log_hook: std::sync::OnceLock<LogHook>,
     notifier: Arc<KeyspaceNotifier>,
+    /// More than one thread runs commands (`io-threads` > 1): commands hold `exec_gate`.
+    pub multi_threaded: bool,
+    /// EXEC holds it exclusively, every other command (and active expiry) shared, so a
+    /// transaction runs with nothing in between when several threads serve clients.
+    pub exec_gate: RwLock<()>,
 }
 
 impl Shared {
@@ -217,6 +222,11 @@ impl Shared {
                 flags: std::sync::atomic::AtomicU16::new(0),
                 shared: me,
             }),
+            // What matters is whether tasks really run on several threads (the in-process
+            // tests run servers on a multi-threaded runtime with io-threads 1).
+            multi_threaded: tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
+            exec_gate: RwLock::new(()),
         }
     }
 
@@ -281,6 +291,13 @@ impl Shared {
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown_tx.subscribe()
+    }
+
+    /// A shared hold on the execution gate for work outside a command that changes keys
+    /// (active expiry, automatic compaction), when several threads serve clients.
+    pub fn gate(&self) -> Option<std::sync::RwLockReadGuard<'_, ()>> {
+        self.multi_threaded
+            .then(|| self.exec_gate.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Whether a shutdown has been requested.
@@ -496,9 +513,20 @@ async fn active_expire(shared: Arc<Shared>) {
             _ = wait_shutdown(&mut shutdown) => break,
         }
         shared.keyspace.tick_lru_clock();
-        auto_rewrite(&shared);
+        {
+            let _gate = shared.gate();
+            auto_rewrite(&shared);
+        }
         let started = Instant::now();
-        while shared.keyspace.active_expire(200) && started.elapsed() < Duration::from_millis(25) {
+        loop {
+            // Expiry changes keys: never in the middle of an EXEC.
+            let more = {
+                let _gate = shared.gate();
+                shared.keyspace.active_expire(200)
+            };
+            if !more || started.elapsed() >= Duration::from_millis(25) {
+                break;
+            }
             tokio::task::yield_now().await;
         }
     }

@@ -106,11 +106,18 @@ pub fn info_line(shared: &Shared, c: &ClientHandle) -> String {
     let now = shared.limits.now_ms();
     let names = c.names();
     let mut flags = String::new();
+    let multi = c.multi.load(Ordering::Relaxed);
     if c.is_pubsub() {
         flags.push('P');
     }
+    if multi >= 0 {
+        flags.push('x');
+    }
     if c.blocked.load(Ordering::Relaxed) {
         flags.push('b');
+    }
+    if c.watcher.is_dirty() {
+        flags.push('d');
     }
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
@@ -127,7 +134,7 @@ pub fn info_line(shared: &Shared, c: &ClientHandle) -> String {
         .fullname(c.last_cmd.load(Ordering::Relaxed) as usize)
         .to_string();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -140,6 +147,7 @@ pub fn info_line(shared: &Shared, c: &ClientHandle) -> String {
         c.subs.load(Ordering::Relaxed),
         c.psubs.load(Ordering::Relaxed),
         c.ssubs.load(Ordering::Relaxed),
+        multi,
         qbuf,
         c.output.queued_frames(),
         omem,

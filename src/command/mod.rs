@@ -24,6 +24,7 @@ pub mod stream_group;
 pub mod stream_info;
 pub mod stream_refs;
 pub mod strings;
+pub mod transactions;
 
 use crate::connection::Session;
 use crate::error;
@@ -227,6 +228,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     object::COMMANDS,
     persistence::COMMANDS,
     strings::COMMANDS,
+    transactions::COMMANDS,
     pubsub::COMMANDS,
     stream::COMMANDS,
     stream_group::COMMANDS,
@@ -312,8 +314,71 @@ impl CommandTable {
 /// Look up, validate and run one command.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let t = table();
+    let (id, spec) = match resolve(ctx, t, args) {
+        Ok(found) => found,
+        Err(reply) => {
+            if args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
+            {
+                return transactions::exec_rejected(ctx, reply);
+            }
+            // Rejected before running: inside MULTI the transaction is now doomed.
+            if let Some(m) = ctx.session.multi.as_mut() {
+                m.dirty = true;
+            }
+            return reply;
+        }
+    };
+    if ctx.session.multi.is_some() && !transactions::runs_in_multi(spec.name) {
+        return queue(ctx, spec, args);
+    }
+    let handle = &ctx.session.handle;
+    handle.last_cmd.store(id as u32, Ordering::Relaxed);
+    ctx.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+    let Some(handler) = spec.handler else {
+        return Reply::Error(error::wrong_arity(t.fullname(id)));
+    };
+    // With several threads, EXEC runs alone: it holds the gate exclusively, every other
+    // command shares it (commands inside EXEC already run under EXEC's hold). With one
+    // thread nothing can run in between anyway, and the gate is not touched.
+    let _gate = if ctx.shared.multi_threaded && !ctx.session.in_exec && !ctx.session.replaying {
+        Some(if spec.name == "exec" {
+            Gate::Exclusive(
+                ctx.shared
+                    .exec_gate
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()),
+            )
+        } else {
+            Gate::Shared(
+                ctx.shared
+                    .exec_gate
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner()),
+            )
+        })
+    } else {
+        None
+    };
+    handler(ctx, args)
+}
+
+/// A hold on the server's execution gate (see `dispatch`).
+enum Gate<'a> {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'a, ()>),
+    Exclusive(#[allow(dead_code)] std::sync::RwLockWriteGuard<'a, ()>),
+}
+
+/// Find the command and check what Redis checks before running it: known command and
+/// subcommand, arity, the RESP2 subscribed context, loading.
+fn resolve<'t>(
+    ctx: &mut Ctx,
+    t: &'t CommandTable,
+    args: &[Bytes],
+) -> Result<(usize, &'t CommandSpec), Reply> {
     let Some(first) = args.first() else {
-        return Reply::None;
+        return Err(Reply::None);
     };
     // `client|id` names a subcommand in COMMAND INFO/DOCS, but is not itself a command.
     let found = if first.contains(&b'|') {
@@ -322,7 +387,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         t.lookup(first)
     };
     let Some((mut id, mut spec)) = found else {
-        return error::unknown_command(first, &args[1..]);
+        return Err(error::unknown_command(first, &args[1..]));
     };
     if !spec.subcommands.is_empty() && args.len() >= 2 {
         match spec
@@ -335,29 +400,47 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 id += 1 + pos;
                 spec = &spec.subcommands[pos];
             }
-            None => return error::unknown_subcommand(&args[1], spec.name),
+            None => return Err(error::unknown_subcommand(&args[1], spec.name)),
         }
     }
     let argc = args.len() as i32;
     if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
-        return Reply::Error(error::wrong_arity(t.fullname(id)));
+        return Err(Reply::Error(error::wrong_arity(t.fullname(id))));
     }
     let handle = &ctx.session.handle;
     if ctx.session.resp == 2 && handle.is_pubsub() && !spec.has(flags::SUBSCRIBED_OK) {
-        return Reply::Error(error::subscribed_context(t.fullname(id)));
+        return Err(Reply::Error(error::subscribed_context(t.fullname(id))));
     }
     if ctx.shared.loading.load(Ordering::Acquire)
         && !ctx.session.replaying
         && !spec.has(flags::LOADING)
     {
-        return Reply::error(error::LOADING);
+        return Err(Reply::error(error::LOADING));
     }
-    handle.last_cmd.store(id as u32, Ordering::Relaxed);
-    ctx.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
-    match spec.handler {
-        Some(h) => h(ctx, args),
-        None => Reply::Error(error::wrong_arity(t.fullname(id))),
+    if ctx.session.multi.is_some() && spec.has(flags::NO_MULTI) {
+        return Err(Reply::error("ERR Command not allowed inside a transaction"));
     }
+    Ok((id, spec))
+}
+
+/// Queue a command of a transaction: its arguments are copied, since they outlive the
+/// request's read buffer.
+fn queue(ctx: &mut Ctx, _spec: &CommandSpec, args: &[Bytes]) -> Reply {
+    let doomed = ctx.session.handle.watcher.is_dirty();
+    if let Some(m) = ctx.session.multi.as_mut() {
+        // A doomed transaction still answers QUEUED but stores nothing more (Redis 7.0's
+        // queueMultiCommand: CLIENT LIST's `multi` stops growing).
+        if m.dirty || doomed {
+            return Reply::status("QUEUED");
+        }
+        m.queue
+            .push(args.iter().map(|a| crate::store::owned(a)).collect());
+        ctx.session
+            .handle
+            .multi
+            .store(m.queue.len() as i64, Ordering::Relaxed);
+    }
+    Reply::status("QUEUED")
 }
 
 pub use crate::resp::parse_i64;

@@ -102,6 +102,10 @@ fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if ctx.session.in_exec {
+        // Redis refuses it to a client that may not block (one inside EXEC).
+        return Reply::error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    }
     let mut out = Vec::with_capacity(args.len() - 1);
     for ch in args[1..].iter().map(|c| crate::store::owned(c)) {
         if ctx.session.shard_channels.insert(ch.clone()) {

@@ -561,7 +561,8 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !found.is_empty() {
         return streams_reply(ctx.session.resp, found);
     }
-    let Some(ms) = block else {
+    // Inside EXEC a blocking read does not block: it answers as if it timed out.
+    let Some(ms) = block.filter(|_| !ctx.session.in_exec) else {
         return Reply::NullArray;
     };
     // Block: re-run with the resolved IDs when a key changes.

@@ -341,7 +341,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return streams_reply(ctx.session.resp, results);
     }
     match block {
-        Some(ms) if wanted.iter().all(Option::is_none) => {
+        Some(ms) if wanted.iter().all(Option::is_none) && !ctx.session.in_exec => {
             let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms));
             ctx.session
                 .block_on(ctx.shared, keys.to_vec(), timeout, args.to_vec());

@@ -250,7 +250,7 @@ fn xnack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if n > 0 {
             log.args(args);
             // Readers blocked in XREADGROUP … CLAIM can take them now.
-            log.touched(key);
+            log.ready(key);
         }
         Some(n)
     });

@@ -43,6 +43,10 @@ pub struct ClientHandle {
     pub blocked: AtomicBool,
     /// CLIENT UNBLOCK asked this client to stop waiting: 1 = as a timeout, 2 = with an error.
     pub unblock: AtomicU8,
+    /// Commands queued in a transaction; -1 outside MULTI (CLIENT LIST `multi`, flag `x`).
+    pub multi: std::sync::atomic::AtomicI64,
+    /// WATCH: marked dirty when a watched key changes (CLIENT LIST flag `d`).
+    pub watcher: Arc<crate::store::watch::Watcher>,
 }
 
 impl ClientHandle {
@@ -76,6 +80,8 @@ impl ClientHandle {
             no_touch: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             unblock: AtomicU8::new(0),
+            multi: std::sync::atomic::AtomicI64::new(-1),
+            watcher: crate::store::watch::Watcher::new(id),
         }
     }
 

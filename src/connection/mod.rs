@@ -55,6 +55,12 @@ pub struct Session {
     pub replaying: bool,
     /// Under `appendfsync always`: output waits until the AOF is durable up to here.
     pub durable_wait: u64,
+    /// MULTI was sent: commands are queued until EXEC or DISCARD.
+    pub multi: Option<crate::command::transactions::Multi>,
+    /// EXEC is running the queue (blocking commands do not block).
+    pub in_exec: bool,
+    /// The (database, key) pairs this client WATCHes (its watcher is `handle.watcher`).
+    pub watched: Vec<(usize, Bytes)>,
 }
 
 /// A client waiting for data: the command to re-run when a key it waits on changes.
@@ -131,6 +137,9 @@ impl Session {
             blocked: None,
             replaying: false,
             durable_wait: 0,
+            multi: None,
+            in_exec: false,
+            watched: Vec::new(),
         }
     }
 
@@ -506,8 +515,9 @@ fn send_at(shared: &Shared, session: &Session, reply: &Reply, now_ms: u64) {
 }
 
 /// Forget a departed client everywhere.
-fn disconnect(shared: &Shared, session: &mut Session) {
+fn disconnect(shared: &Arc<Shared>, session: &mut Session) {
     session.unblock(shared);
+    crate::command::transactions::unwatch_all(&mut Ctx { shared, session });
     let id = session.handle.id;
     for ch in session.channels.drain() {
         shared

@@ -597,6 +597,13 @@ pub fn load_all(
         done_before += data.len() as u64;
     }
     shared.loading_done.store(total, Ordering::Relaxed);
+    if session.multi.take().is_some() {
+        // Transactions are appended whole, in one checksummed batch, so this cannot come
+        // from a crash; a file edited by hand could. Its commands were never acknowledged.
+        tracing::warn!(
+            "The append only file ends inside a transaction (MULTI without EXEC): its commands were not applied"
+        );
+    }
     if failed > 0 {
         tracing::warn!("{failed} commands in the append only file failed while replaying");
     }

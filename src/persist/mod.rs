@@ -103,6 +103,8 @@ struct Pending {
     rotate: Option<(usize, std::fs::File)>,
     /// SAVE asked for an fsync whatever the policy.
     force_sync: bool,
+    /// A transaction's records, gathered while EXEC runs and appended as one block.
+    transaction: Option<Vec<u8>>,
 }
 
 /// INFO persistence counters.
@@ -153,6 +155,7 @@ impl Default for Aof {
                 stopping: false,
                 rotate: None,
                 force_sync: false,
+                transaction: None,
             }),
             wake: Condvar::new(),
             durable: tokio::sync::watch::Sender::new(0),
@@ -213,6 +216,17 @@ impl Aof {
         let Ok(mut p) = self.pending.lock() else {
             return;
         };
+        let p = &mut *p;
+        if let Some(t) = p.transaction.as_mut() {
+            // Inside EXEC: gathered, appended whole at its end.
+            if p.db != Some(db) {
+                let mut n = itoa::Buffer::new();
+                encode_command(t, &[b"SELECT", n.format(db).as_bytes()]);
+                p.db = Some(db);
+            }
+            t.extend_from_slice(records);
+            return;
+        }
         // The writer only needs waking when the buffer goes from empty to not: while it is
         // busy it takes everything that piled up on its next turn (no wake-up per record).
         let wake = p.buf.is_empty();
@@ -225,6 +239,37 @@ impl Aof {
         }
         p.buf.extend_from_slice(records);
         p.appended += records.len() as u64;
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// EXEC starts: records are gathered until `end_transaction`. Nothing else appends
+    /// meanwhile — EXEC runs alone (see `command::transactions`).
+    pub fn begin_transaction(&self) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.transaction = Some(Vec::new());
+        }
+    }
+
+    /// EXEC is over: its records go to the file as one `MULTI … EXEC` block, in one write
+    /// batch, so that no crash can leave part of it to replay; nothing if it wrote nothing.
+    pub fn end_transaction(&self) {
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        let Some(records) = p.transaction.take() else {
+            return;
+        };
+        if records.is_empty() || !self.enabled() {
+            return;
+        }
+        let wake = p.buf.is_empty();
+        let before = p.buf.len();
+        encode_command(&mut p.buf, &[b"MULTI"]);
+        p.buf.extend_from_slice(&records);
+        encode_command(&mut p.buf, &[b"EXEC"]);
+        p.appended += (p.buf.len() - before) as u64;
         drop(p);
         if wake {
             self.wake.notify_one();
@@ -388,4 +433,40 @@ impl Aof {
 /// The file names of one server's AOF, from its configuration.
 pub fn names(appendfilename: &str) -> manifest::Names {
     manifest::Names::new(appendfilename)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(aof: &Aof) -> Vec<u8> {
+        aof.pending.lock().unwrap().buf.clone()
+    }
+
+    #[test]
+    fn a_transaction_reaches_the_buffer_whole_and_only_at_its_end() {
+        let aof = Aof::default();
+        aof.enabled.store(true, Ordering::Relaxed);
+        aof.begin_transaction();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        encode_command(&mut a, &[b"XADD", b"a", b"1-0", b"f", b"v"]);
+        encode_command(&mut b, &[b"XADD", b"b", b"1-0", b"f", b"v"]);
+        aof.append(0, &a);
+        aof.append(3, &b);
+        assert!(pending(&aof).is_empty(), "nothing before EXEC ends");
+        aof.end_transaction();
+        let mut want = Vec::new();
+        encode_command(&mut want, &[b"MULTI"]);
+        encode_command(&mut want, &[b"SELECT", b"0"]);
+        want.extend(&a);
+        encode_command(&mut want, &[b"SELECT", b"3"]);
+        want.extend(&b);
+        encode_command(&mut want, &[b"EXEC"]);
+        assert_eq!(pending(&aof), want);
+        assert_eq!(aof.appended(), want.len() as u64);
+        // A transaction that wrote nothing leaves nothing.
+        aof.begin_transaction();
+        aof.end_transaction();
+        assert_eq!(pending(&aof), want);
+    }
 }

@@ -212,7 +212,7 @@ impl Keyspace {
         let watched = self.watches.any();
         let notifier = self.notifier.get().filter(|n| n.any());
         for (key, event) in changes {
-            if watched {
+            if watched && event.is_some_and(|e| e.modifies) {
                 self.watches.touch(db, key);
             }
             self.blocking.signal(db, key);

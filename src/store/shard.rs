@@ -48,8 +48,8 @@ impl Log<'_> {
         self.changes.push((key.clone(), Some(event)));
     }
 
-    /// Record that `key` changed without an event of its own (see `Shard::touched`).
-    pub fn touched(&mut self, key: &Bytes) {
+    /// Record that clients blocked on `key` may now be served (see `Shard::ready`).
+    pub fn ready(&mut self, key: &Bytes) {
         self.changes.push((key.clone(), None));
     }
 
@@ -92,7 +92,7 @@ pub struct Shard {
     /// Whether lookups count as accesses (not for CLIENT NO-TOUCH or introspection).
     pub(super) touch: bool,
     /// What this lock changed, in order: each key with the event Redis names the change by
-    /// (`None`: a change without an event of its own, e.g. an XACK). The keyspace turns the
+    /// (`None`: blocked clients may be served, nothing else — an XNACK). The keyspace turns the
     /// list into every consequence when the lock is released (`Locked`): WATCH, blocked
     /// clients, keyspace notifications.
     pub(super) changes: Vec<(Bytes, Option<Event>)>,
@@ -117,9 +117,9 @@ impl Shard {
         self.changes.push((key.clone(), Some(event)));
     }
 
-    /// Record that `key` changed without an event of its own (WATCH and blocked clients
-    /// still see it).
-    pub fn touched(&mut self, key: &Bytes) {
+    /// Record that clients blocked on `key` may now be served, though nothing Redis names
+    /// changed (Redis's signalKeyAsReady alone: no event, WATCH unaffected).
+    pub fn ready(&mut self, key: &Bytes) {
         self.changes.push((key.clone(), None));
     }
 

@@ -30,6 +30,11 @@ impl Watcher {
     pub fn is_dirty(&self) -> bool {
         self.dirty.load(Ordering::Acquire)
     }
+
+    /// Start afresh (after EXEC, DISCARD, UNWATCH, RESET).
+    pub fn clear(&self) {
+        self.dirty.store(false, Ordering::Release);
+    }
 }
 
 type Watchers = Vec<Arc<Watcher>>;

@@ -233,6 +233,11 @@ impl RawConn {
         })
     }
 
+    /// Send raw bytes; an error if the server went away (crash tests).
+    pub async fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
     }
