@@ -674,6 +674,14 @@ async fn xnack_releases_entries_for_the_next_consumer() {
         .map(|e| e.items()[0].text())
         .collect();
     assert_eq!(ids, vec!["2-0", "1-0"]);
+    // A released entry has no delivery time: its idle time is -1 here too, as in XPENDING
+    // (it was the current Unix time in ms: a delivery time of 0 subtracted from now).
+    let idles: Vec<Resp> = got.items()[0].items()[1]
+        .items()
+        .iter()
+        .map(|e| e.items()[2].clone())
+        .collect();
+    assert_eq!(idles, vec![Resp::Int(-1), Resp::Int(-1)]);
     // FATAL marks an entry as never to be retried; RETRYCOUNT sets the count outright;
     // FORCE adds an entry that was not pending.
     assert_eq!(

@@ -453,10 +453,10 @@ struct GroupRead<'a> {
 }
 
 /// A CLAIM read's entry: `[id, fields, idle ms, deliveries before this one]`.
-fn claimed_reply(entry: Reply, idle: u64, count: u64) -> Reply {
+fn claimed_reply(entry: Reply, idle: i64, count: u64) -> Reply {
     match entry {
         Reply::Array(mut v) => {
-            v.push(Reply::Integer(idle.min(i64::MAX as u64) as i64));
+            v.push(Reply::Integer(idle));
             v.push(Reply::Integer(count.min(i64::MAX as u64) as i64));
             Reply::Array(v)
         }
@@ -585,7 +585,7 @@ fn claim_idle(
     let limit = r.limit.unwrap_or(usize::MAX);
     // The entries to claim, taken from the front of the delivery order before any claim
     // moves one to its end: at most COUNT of them, up to the first one not idle enough.
-    let chosen: Vec<(StreamId, u64)> = {
+    let chosen: Vec<(StreamId, i64)> = {
         let g = s.groups.get(r.group)?;
         let mut chosen = Vec::new();
         for id in g.by_delivery() {
@@ -593,10 +593,16 @@ fn claim_idle(
                 break;
             }
             let Some(p) = g.pel().get(&id) else { continue };
-            let idle = r.now.saturating_sub(p.delivery_time);
-            if !p.is_nacked() && idle < min_idle {
-                break;
-            }
+            // A NACKed entry has no delivery time: its idle time is -1, as XPENDING says.
+            let idle = if p.is_nacked() {
+                -1
+            } else {
+                let idle = r.now.saturating_sub(p.delivery_time);
+                if idle < min_idle {
+                    break;
+                }
+                idle.min(i64::MAX as u64) as i64
+            };
             if s.contains(id) {
                 chosen.push((id, idle));
             }
