@@ -167,6 +167,8 @@ pub struct Shared {
     shutdown_tx: watch::Sender<bool>,
     log_hook: std::sync::OnceLock<LogHook>,
     notifier: Arc<KeyspaceNotifier>,
+    /// INFO commandstats and errorstats.
+    pub cmdstats: crate::command::stats::CommandStats,
     /// More than one thread runs commands (`io-threads` > 1): commands hold `exec_gate`.
     pub multi_threaded: bool,
     /// EXEC holds it exclusively, every other command (and active expiry) shared, so a
@@ -227,6 +229,7 @@ impl Shared {
             multi_threaded: tokio::runtime::Handle::try_current()
                 .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
             exec_gate: RwLock::new(()),
+            cmdstats: crate::command::stats::CommandStats::default(),
         }
     }
 

@@ -346,3 +346,50 @@ async fn sigkill_never_leaves_half_a_transaction() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// INFO commandstats and errorstats, as Redis's info.tcl checks them: calls, failed calls
+/// (an error from the command) and rejected calls (refused before running), per command and
+/// subcommand; errors per code; CONFIG RESETSTAT clears them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commandstats_and_errorstats_count_calls_failures_and_rejections() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    c.cmd(&["CONFIG", "RESETSTAT"]).await;
+    c.cmd(&["SET", "k", "v"]).await;
+    c.cmd(&["XADD", "k", "*", "f", "v"]).await; // WRONGTYPE: a failed call
+    c.cmd(&["SET", "k"]).await; // arity: a rejected call
+    c.cmd(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "nokey", ">"])
+        .await; // NOGROUP
+    c.cmd(&["nosuchcommand"]).await;
+    c.cmd(&["CLIENT", "ID"]).await;
+    let info = c.cmd(&["INFO", "commandstats"]).await.text();
+    let line = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            .unwrap_or_else(|| panic!("no cmdstat_{name} in {info}"))
+            .to_string()
+    };
+    assert!(
+        line("set").contains("calls=1,") && line("set").contains("rejected_calls=1,failed_calls=0"),
+        "{info}"
+    );
+    assert!(
+        line("xadd").contains("calls=1,")
+            && line("xadd").ends_with("rejected_calls=0,failed_calls=1"),
+        "{info}"
+    );
+    assert!(line("client|id").contains("calls=1,"), "{info}");
+    let errors = c.cmd(&["INFO", "errorstats"]).await.text();
+    for want in [
+        "errorstat_WRONGTYPE:count=1",
+        "errorstat_NOGROUP:count=1",
+        "errorstat_ERR:count=2",
+    ] {
+        assert!(errors.contains(want), "{want} in {errors}");
+    }
+    let stats = c.cmd(&["INFO", "stats"]).await.text();
+    assert!(stats.contains("total_error_replies:4"), "{stats}");
+    c.cmd(&["CONFIG", "RESETSTAT"]).await;
+    let errors = c.cmd(&["INFO", "errorstats"]).await.text();
+    assert!(!errors.contains("errorstat_"), "{errors}");
+}

@@ -18,6 +18,7 @@ pub mod object;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;
+pub mod stats;
 pub mod stream;
 pub mod stream_claim;
 pub mod stream_group;
@@ -294,6 +295,15 @@ impl CommandTable {
         None
     }
 
+    /// Commands and subcommands in the table (ids are `0..len`).
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
     pub fn fullname(&self, id: usize) -> &str {
         self.specs.get(id).map_or("NULL", |s| s.1.as_str())
     }
@@ -317,16 +327,20 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (id, spec) = match resolve(ctx, t, args) {
         Ok(found) => found,
         Err(reply) => {
-            if args
+            let known = args.first().and_then(|a| t.lookup(a)).map(|(id, _)| id);
+            let is_exec = args
                 .first()
-                .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
-            {
-                return transactions::exec_rejected(ctx, reply);
-            }
-            // Rejected before running: inside MULTI the transaction is now doomed.
-            if let Some(m) = ctx.session.multi.as_mut() {
-                m.dirty = true;
-            }
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"));
+            let reply = if is_exec {
+                transactions::exec_rejected(ctx, reply)
+            } else {
+                // Rejected before running: inside MULTI the transaction is now doomed.
+                if let Some(m) = ctx.session.multi.as_mut() {
+                    m.dirty = true;
+                }
+                reply
+            };
+            ctx.shared.cmdstats.rejected(known, &reply);
             return reply;
         }
     };
@@ -361,7 +375,11 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         None
     };
-    handler(ctx, args)
+    let started = std::time::Instant::now();
+    let reply = handler(ctx, args);
+    let usec = started.elapsed().as_micros() as u64;
+    ctx.shared.cmdstats.called(id, usec, &reply);
+    reply
 }
 
 /// A hold on the server's execution gate (see `dispatch`).

@@ -154,6 +154,7 @@ const ALL_SECTIONS: &[&str] = &[
     "replication",
     "cpu",
     "modules",
+    "commandstats",
     "errorstats",
     "cluster",
     "keyspace",
@@ -369,6 +370,7 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 "client_output_buffer_limit_disconnections",
                 get(&shared.limits.disconnections),
             );
+            s.line("total_error_replies", get(&shared.cmdstats.total_errors));
         }
         "replication" => {
             s.header("Replication");
@@ -383,7 +385,14 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             s.line("used_cpu_user", format!("{user:.6}"));
         }
         "modules" => s.header("Modules"),
-        "errorstats" => s.header("Errorstats"),
+        "commandstats" => {
+            s.header("Commandstats");
+            shared.cmdstats.commandstats(s.0);
+        }
+        "errorstats" => {
+            s.header("Errorstats");
+            shared.cmdstats.errorstats(s.0);
+        }
         "cluster" => {
             s.header("Cluster");
             s.line("cluster_enabled", "0".into());
@@ -569,6 +578,7 @@ fn set_failed(name: &[u8], why: &str) -> Reply {
 
 fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> Reply {
     ctx.shared.stats.reset();
+    ctx.shared.cmdstats.reset();
     ctx.shared.keyspace.expired_keys.store(0, Ordering::Relaxed);
     ctx.shared.limits.disconnections.store(0, Ordering::Relaxed);
     Reply::ok()
