@@ -387,6 +387,19 @@ async fn command_rate(
     secs: f64,
     make: fn(u64) -> Vec<u8>,
 ) -> f64 {
+    unit_rate(addr, clients, pipeline, secs, make, 1).await
+}
+
+/// `command_rate` for units that each get `per_unit` replies (a MULTI … EXEC transaction):
+/// returns units per second.
+async fn unit_rate(
+    addr: SocketAddr,
+    clients: usize,
+    pipeline: usize,
+    secs: f64,
+    make: fn(u64) -> Vec<u8>,
+    per_unit: usize,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -408,7 +421,7 @@ async fn command_rate(
                 s.write_all(&wire).await.expect("write");
                 let mut pending = Vec::new();
                 let mut replies = 0;
-                while replies < pipeline {
+                while replies < pipeline * per_unit {
                     let n = s.read(&mut buf).await.expect("read");
                     assert!(n > 0, "server closed the connection");
                     pending.extend_from_slice(&buf[..n]);
@@ -464,6 +477,26 @@ fn count_replies(b: &[u8]) -> (usize, usize) {
         }
     }
     (count, pos)
+}
+
+/// MULTI, 10 XADDs of `xadd_small`, EXEC: 12 replies.
+fn multi_10_xadds(i: u64) -> Vec<u8> {
+    let mut wire = cmd(&[b"MULTI"]);
+    for k in 0..10 {
+        wire.extend(xadd_small(i * 10 + k));
+    }
+    wire.extend(cmd(&[b"EXEC"]));
+    wire
+}
+
+/// MULTI, SET, PUBLISH (no subscriber), EXEC: 4 replies.
+fn multi_set_publish(i: u64) -> Vec<u8> {
+    let v = format!("{i:010}");
+    let mut wire = cmd(&[b"MULTI"]);
+    wire.extend(cmd(&[b"SET", b"bench:last", v.as_bytes()]));
+    wire.extend(cmd(&[b"PUBLISH", b"bench:events", v.as_bytes()]));
+    wire.extend(cmd(&[b"EXEC"]));
+    wire
 }
 
 fn xadd_small(i: u64) -> Vec<u8> {
@@ -878,6 +911,22 @@ fn main() {
             false,
         )],
         Box::new(move |t: &Target| vec![rt.block_on(aof::load_time(t.name, aof_mb))]),
+    ));
+    workloads.push((
+        vec![("MULTI + 10 XADD + EXEC, 50 clients".into(), "tx/s", true)],
+        Box::new(move |t: &Target| {
+            vec![rt.block_on(unit_rate(t.addr, 50, 1, secs, multi_10_xadds, 12))]
+        }),
+    ));
+    workloads.push((
+        vec![(
+            "MULTI + SET + PUBLISH + EXEC, 50 clients".into(),
+            "tx/s",
+            true,
+        )],
+        Box::new(move |t: &Target| {
+            vec![rt.block_on(unit_rate(t.addr, 50, 1, secs, multi_set_publish, 4))]
+        }),
     ));
     let compact_entries: u64 = arg(&args, "--compact-entries").unwrap_or(1_000_000);
     workloads.push((

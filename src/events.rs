@@ -87,7 +87,8 @@ pub const BAD_FLAGS: &str = "Invalid event class character. Use 'Ag$lshzxeKEtmdn
 /// unknown byte (a space too) rejects the whole value. `""` is 0 (off).
 pub fn parse_flags(s: &str) -> Option<u16> {
     let mut f = 0;
-    for c in s.chars() {
+    // Redis reads the value as a C string: a zero byte ends it.
+    for c in s.chars().take_while(|c| *c != '\0') {
         f |= match c {
             'A' => class::ALL,
             'g' => class::GENERIC,
@@ -178,6 +179,11 @@ mod tests {
             assert_eq!(flags_to_string(parse_flags(set).unwrap()), get, "{set}");
         }
         assert_ne!(parse_flags("KEAn").unwrap() & class::NEW, 0, "n stays on");
+        assert_eq!(
+            parse_flags("KEA\0Q"),
+            parse_flags("KEA"),
+            "a zero byte ends the value"
+        );
         for bad in ["Q", "k", "K E", "KEo", "a"] {
             assert_eq!(parse_flags(bad), None, "{bad}");
         }

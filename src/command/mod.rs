@@ -375,9 +375,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         None
     };
-    let started = std::time::Instant::now();
     let reply = handler(ctx, args);
-    let usec = started.elapsed().as_micros() as u64;
+    // One clock read per command: it ends here, and began where the previous command of
+    // the batch ended (or the batch began) — a pair of reads was 5% of a pipelined PUBLISH.
+    let end = std::time::Instant::now();
+    let usec = end.duration_since(ctx.session.tick).as_micros() as u64;
+    ctx.session.tick = end;
     ctx.shared.cmdstats.called(id, usec, &reply);
     reply
 }
@@ -451,8 +454,21 @@ fn queue(ctx: &mut Ctx, _spec: &CommandSpec, args: &[Bytes]) -> Reply {
         if m.dirty || doomed {
             return Reply::status("QUEUED");
         }
-        m.queue
-            .push(args.iter().map(|a| crate::store::owned(a)).collect());
+        // One allocation for all of the command's arguments, sliced back apart.
+        let mut all = bytes::BytesMut::with_capacity(args.iter().map(|a| a.len()).sum());
+        for a in args {
+            all.extend_from_slice(a);
+        }
+        let all = all.freeze();
+        let mut at = 0;
+        m.queue.push(
+            args.iter()
+                .map(|a| {
+                    at += a.len();
+                    all.slice(at - a.len()..at)
+                })
+                .collect(),
+        );
         ctx.session
             .handle
             .multi

@@ -127,6 +127,7 @@ fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut out = Vec::with_capacity(args.len() - 1);
     for p in args[1..].iter().map(|c| crate::store::owned(c)) {
         if ctx.session.patterns.insert(p.clone()) {
+            ctx.session.pattern_order.push(p.clone());
             ctx.shared.pubsub.psubscribe(&ctx.session.handle, p.clone());
             ctx.session.publish_subscription_counts();
         }
@@ -138,8 +139,12 @@ fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Remove the named subscriptions, or all of them when none are named; one confirmation
 /// each, or a single `[kind, nil, count]` when there was nothing to remove.
 fn remove_subscriptions(ctx: &mut Ctx, args: &[Bytes], which: Which) -> Reply {
-    let names: Vec<Bytes> = if args.len() > 1 {
+    let all = args.len() <= 1;
+    let names: Vec<Bytes> = if !all {
         args[1..].to_vec()
+    } else if matches!(which, Which::Patterns) {
+        // Patterns go in the order they were subscribed, as Redis keeps them (a list).
+        std::mem::take(&mut ctx.session.pattern_order)
     } else {
         which.set(ctx).iter().cloned().collect()
     };
@@ -153,7 +158,12 @@ fn remove_subscriptions(ctx: &mut Ctx, args: &[Bytes], which: Which) -> Reply {
             match which {
                 Which::Channels => ctx.shared.pubsub.unsubscribe(Kind::Channel, id, &name),
                 Which::Shard => ctx.shared.pubsub.unsubscribe(Kind::Shard, id, &name),
-                Which::Patterns => ctx.shared.pubsub.punsubscribe(id, &name),
+                Which::Patterns => {
+                    ctx.shared.pubsub.punsubscribe(id, &name);
+                    if !all {
+                        ctx.session.pattern_order.retain(|p| *p != name);
+                    }
+                }
             }
             ctx.session.publish_subscription_counts();
         }

@@ -514,11 +514,16 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (count, block) = (opts.count, opts.block);
     let rest = &args[opts.streams_at..];
     let (keys, id_args) = rest.split_at(rest.len() / 2);
+    // A blocked reader re-checking: a key that became another type is no error for it —
+    // it keeps waiting, as in Redis, until the key is a stream with new entries again.
+    let retrying = ctx.session.blocked.is_some();
     // Resolve every ID first (errors before any data), `$` and `+` against the streams now.
     let mut after: Vec<(StreamId, bool)> = Vec::with_capacity(keys.len());
     for (key, arg) in keys.iter().zip(id_args) {
         if let Err(e) = with_stream(ctx, key, (), |_| ()) {
-            return e;
+            if !retrying {
+                return e;
+            }
         }
         if cstr(arg) == b">" {
             return Reply::error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
@@ -555,6 +560,7 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         match entries {
             Ok(None) => {}
             Ok(Some(e)) => found.push((key.clone(), e)),
+            Err(_) if retrying => {}
             Err(err) => return err,
         }
     }

@@ -39,6 +39,9 @@ pub struct Session {
     pub db: usize,
     pub channels: HashSet<Bytes>,
     pub patterns: HashSet<Bytes>,
+    /// The same patterns in the order they were subscribed (PUNSUBSCRIBE without arguments
+    /// answers in that order, as Redis does).
+    pub pattern_order: Vec<Bytes>,
     pub shard_channels: HashSet<Bytes>,
     /// CLIENT REPLY OFF.
     pub reply_off: bool,
@@ -61,6 +64,9 @@ pub struct Session {
     pub in_exec: bool,
     /// The (database, key) pairs this client WATCHes (its watcher is `handle.watcher`).
     pub watched: Vec<(usize, Bytes)>,
+    /// Where the next command's time starts (INFO commandstats `usec`): the end of the
+    /// previous command of the batch, or the batch's start.
+    pub tick: std::time::Instant,
 }
 
 /// A client waiting for data: the command to re-run when a key it waits on changes.
@@ -129,6 +135,7 @@ impl Session {
             db: 0,
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            pattern_order: Vec::new(),
             shard_channels: HashSet::new(),
             reply_off: false,
             skip_next: false,
@@ -140,6 +147,7 @@ impl Session {
             multi: None,
             in_exec: false,
             watched: Vec::new(),
+            tick: std::time::Instant::now(),
         }
     }
 
@@ -185,6 +193,7 @@ fn resume_blocked(shared: &Arc<Shared>, session: &mut Session, timed_out: bool, 
         _ => {
             let retry = blocked.retry.clone();
             let logged_before = shared.aof.appended();
+            session.tick = std::time::Instant::now();
             let reply = command::dispatch(&mut Ctx { shared, session }, &retry);
             // A served group read changed the PEL: under always, its reply waits for that.
             let logged = shared.aof.appended();
@@ -447,6 +456,7 @@ fn process_input(
         .handle
         .last_interaction_ms
         .store(now, Ordering::Relaxed);
+    session.tick = std::time::Instant::now();
     while !session.close_after_reply
         && !session.handle.output.is_closing()
         && session.blocked.is_none()
@@ -529,6 +539,7 @@ fn disconnect(shared: &Arc<Shared>, session: &mut Session) {
             .pubsub
             .unsubscribe(crate::pubsub::Kind::Shard, id, &ch);
     }
+    session.pattern_order.clear();
     for p in session.patterns.drain() {
         shared.pubsub.punsubscribe(id, &p);
     }

@@ -247,6 +247,9 @@ impl Aof {
     /// EXEC starts: records are gathered until `end_transaction`. Nothing else appends
     /// meanwhile — EXEC runs alone (see `command::transactions`).
     pub fn begin_transaction(&self) {
+        if !self.enabled() {
+            return;
+        }
         if let Ok(mut p) = self.pending.lock() {
             p.transaction = Some(Vec::new());
         }
@@ -255,6 +258,10 @@ impl Aof {
     /// EXEC is over: its records go to the file as one `MULTI … EXEC` block, in one write
     /// batch, so that no crash can leave part of it to replay; nothing if it wrote nothing.
     pub fn end_transaction(&self) {
+        if !self.enabled() {
+            // Never on, or turned off during EXEC (`stop` dropped what was gathered).
+            return;
+        }
         let Ok(mut p) = self.pending.lock() else {
             return;
         };
@@ -320,6 +327,7 @@ impl Aof {
         if let Ok(mut p) = self.pending.lock() {
             p.stopping = false;
             p.db = None;
+            p.transaction = None;
         }
         self.stats
             .current_size
@@ -357,6 +365,7 @@ impl Aof {
         self.enabled.store(false, Ordering::Relaxed);
         if let Ok(mut p) = self.pending.lock() {
             p.stopping = true;
+            p.transaction = None;
         }
         self.wake.notify_one();
         let handle = self.writer.lock().ok().and_then(|mut w| w.take());

@@ -22,6 +22,11 @@ pub struct BlockingRegistry {
 }
 
 impl BlockingRegistry {
+    /// Whether any client waits on any key.
+    pub fn waiting(&self) -> bool {
+        self.count.load(Ordering::Relaxed) > 0
+    }
+
     pub fn register(&self, db: usize, keys: &[Bytes], client: &Arc<ClientHandle>) {
         let Ok(mut w) = self.waiters.lock() else {
             return;

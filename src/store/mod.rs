@@ -146,13 +146,13 @@ impl Drop for Locked<'_> {
                 guard.log_buf = Vec::new();
             }
         }
-        if guard.changes.is_empty() {
-            return;
-        }
         if guard.expired > 0 {
             self.ks
                 .expired_keys
                 .fetch_add(std::mem::take(&mut guard.expired) as u64, Ordering::Relaxed);
+        }
+        if guard.changes.is_empty() {
+            return;
         }
         self.ks.changed(self.db, &guard.changes);
         guard.changes.clear();
@@ -253,6 +253,9 @@ impl Keyspace {
         guard.touch = touch;
         guard.logging = self.log.enabled();
         guard.expiry_off = self.expiry_suspended.load(Ordering::Acquire);
+        guard.observed = self.watches.any()
+            || self.blocking.waiting()
+            || self.notifier.get().is_some_and(|n| n.any());
         Locked {
             guard: Some(guard),
             db,

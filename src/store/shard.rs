@@ -40,17 +40,22 @@ pub struct Log<'a> {
     buf: &'a mut Vec<u8>,
     on: bool,
     changes: &'a mut Vec<(Bytes, Option<Event>)>,
+    observed: bool,
 }
 
 impl Log<'_> {
     /// Record that `key` changed as `event` (see `Shard::notify`).
     pub fn notify(&mut self, key: &Bytes, event: Event) {
-        self.changes.push((key.clone(), Some(event)));
+        if self.observed {
+            self.changes.push((key.clone(), Some(event)));
+        }
     }
 
     /// Record that clients blocked on `key` may now be served (see `Shard::ready`).
     pub fn ready(&mut self, key: &Bytes) {
-        self.changes.push((key.clone(), None));
+        if self.observed {
+            self.changes.push((key.clone(), None));
+        }
     }
 
     /// Log one command.
@@ -98,6 +103,10 @@ pub struct Shard {
     pub(super) changes: Vec<(Bytes, Option<Event>)>,
     /// Keys deleted by expiry under this lock (INFO stats expired_keys).
     pub(super) expired: usize,
+    /// Someone watches keys, waits on keys or subscribes to keyspace events (read at lock
+    /// time): only then are changes recorded at all, so a write costs nothing extra when
+    /// nobody does.
+    pub(super) observed: bool,
     /// Whether changes are logged to the append-only file (set at lock time).
     pub(super) logging: bool,
     /// Expiry is suspended (set at lock time, while the AOF replays): a deadline that
@@ -114,13 +123,17 @@ impl Shard {
     /// `key` is the request's argument: the record lives until the lock is released, within
     /// the request, so sharing its bytes is safe and costs no copy.
     pub fn notify(&mut self, key: &Bytes, event: Event) {
-        self.changes.push((key.clone(), Some(event)));
+        if self.observed {
+            self.changes.push((key.clone(), Some(event)));
+        }
     }
 
     /// Record that clients blocked on `key` may now be served, though nothing Redis names
     /// changed (Redis's signalKeyAsReady alone: no event, WATCH unaffected).
     pub fn ready(&mut self, key: &Bytes) {
-        self.changes.push((key.clone(), None));
+        if self.observed {
+            self.changes.push((key.clone(), None));
+        }
     }
 
     /// Log a change as the command that reproduces it (see `persist`).
@@ -166,7 +179,9 @@ impl Shard {
             if let Some((k, slot)) = self.map.remove_entry(key) {
                 self.forget_deadline(&k, slot.expire_at);
                 self.log(&[b"DEL", &k]);
-                self.changes.push((k, Some(events::EXPIRED)));
+                if self.observed {
+                    self.changes.push((k, Some(events::EXPIRED)));
+                }
                 self.expired += 1;
             }
         }
@@ -213,6 +228,7 @@ impl Shard {
             buf: &mut self.log_buf,
             on,
             changes: &mut self.changes,
+            observed: self.observed,
         };
         Some((&mut slot.value, log))
     }
@@ -362,7 +378,9 @@ impl Shard {
             self.ttl_sum -= at as u128;
             if self.map.remove(&key).is_some() {
                 self.log(&[b"DEL", &key]);
-                self.changes.push((key, Some(events::EXPIRED)));
+                if self.observed {
+                    self.changes.push((key, Some(events::EXPIRED)));
+                }
                 self.expired += 1;
             }
             n += 1;
@@ -394,6 +412,7 @@ mod tests {
         Shard {
             now,
             touch: true,
+            observed: true,
             ..Default::default()
         }
     }
