@@ -64,6 +64,8 @@ pub const RENAME_FROM: Event = ev("rename_from", class::GENERIC);
 pub const RENAME_TO: Event = ev("rename_to", class::GENERIC);
 pub const EXPIRED: Event = ev("expired", class::EXPIRED);
 pub const NEW: Event = ev("new", class::NEW);
+/// A read lookup found no key (Redis's lookupKeyRead; not a change: no WATCH, no wake-up).
+pub const KEYMISS: Event = ev_quiet("keymiss", class::KEY_MISS);
 // Strings.
 pub const SET: Event = ev("set", class::STRING);
 // Streams.

@@ -235,11 +235,17 @@ fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// What the TTL family reports: remaining or absolute time, in seconds or milliseconds.
-fn ttl_generic(ctx: &mut Ctx, key: &[u8], unit: Unit, absolute: bool) -> Reply {
+fn ttl_generic(ctx: &mut Ctx, key: &Bytes, unit: Unit, absolute: bool) -> Reply {
     let found = ctx
         .shared
         .keyspace
-        .with_shard(ctx.session.db, key, |shard| shard.deadline(key));
+        .with_shard(ctx.session.db, key, |shard| {
+            let d = shard.deadline(key);
+            if d.is_none() {
+                shard.missed(key);
+            }
+            d
+        });
     let at = match found {
         None => return Reply::Integer(-2),
         Some(None) => return Reply::Integer(-1),

@@ -520,10 +520,11 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     // Resolve every ID first (errors before any data), `$` and `+` against the streams now.
     let mut after: Vec<(StreamId, bool)> = Vec::with_capacity(keys.len());
     for (key, arg) in keys.iter().zip(id_args) {
-        if let Err(e) = with_stream(ctx, key, (), |_| ()) {
-            if !retrying {
-                return e;
-            }
+        match with_stream(ctx, key, false, |_| true) {
+            Err(e) if !retrying => return e,
+            // Redis looks every key up twice (here and to read): two `keymiss` each.
+            Ok(false) => keymiss(ctx, key),
+            _ => {}
         }
         if cstr(arg) == b">" {
             return Reply::error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
@@ -555,8 +556,16 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let entries = with_stream(ctx, key, None, |s| {
             let mut out = bytes::BytesMut::new();
             let ids = s.encode_range(start, StreamId::MAX, limit, false, &mut out);
-            (!ids.is_empty()).then(|| Reply::Encoded(out.freeze()))
+            Some((!ids.is_empty()).then(|| Reply::Encoded(out.freeze())))
         });
+        let entries = match entries {
+            Ok(None) => {
+                keymiss(ctx, key);
+                Ok(None)
+            }
+            Ok(Some(e)) => Ok(e),
+            Err(e) => Err(e),
+        };
         match entries {
             Ok(None) => {}
             Ok(Some(e)) => found.push((key.clone(), e)),
@@ -586,6 +595,21 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     ctx.session
         .block_on(ctx.shared, keys.to_vec(), timeout, retry);
     Reply::None
+}
+
+/// A read lookup of `key` found nothing: the `keymiss` keyspace event (Redis's
+/// lookupKeyRead), for the read commands whose lookup missed.
+pub(super) fn keymiss(ctx: &Ctx, key: &Bytes) {
+    ctx.with_shard(key, |shard| shard.missed(key));
+}
+
+/// `keymiss` if `key` does not exist (for error paths that do not say which lookup failed).
+pub(super) fn keymiss_if_missing(ctx: &Ctx, key: &Bytes) {
+    ctx.with_shard(key, |shard| {
+        if shard.peek(key).is_none() {
+            shard.missed(key);
+        }
+    });
 }
 
 /// Run `f` on the stream at `key` (read access); `missing` if there is none.
@@ -632,8 +656,12 @@ pub(super) fn with_stream_mut<R>(
 }
 
 fn xlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match with_stream(ctx, &args[1], 0, |s| s.len()) {
-        Ok(n) => Reply::Integer(n as i64),
+    match with_stream(ctx, &args[1], None, |s| Some(s.len())) {
+        Ok(Some(n)) => Reply::Integer(n as i64),
+        Ok(None) => {
+            keymiss(ctx, &args[1]);
+            Reply::Integer(0)
+        }
         Err(e) => e,
     }
 }
@@ -676,7 +704,10 @@ fn range_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) -> Reply {
     });
     match result {
         Ok(Some(r)) => r,
-        Ok(None) => Reply::Array(vec![]),
+        Ok(None) => {
+            keymiss(ctx, &args[1]);
+            Reply::Array(vec![])
+        }
         Err(e) => e,
     }
 }

@@ -43,10 +43,14 @@ fn idle_enough(g: &ConsumerGroup, id: StreamId, min_idle: u64, now: u64) -> bool
 /// [JUSTID] [LASTID id]
 pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, group, consumer) = (&args[1], &args[2], &args[3]);
-    match with_stream_mut(ctx, key, false, |s| s.groups.contains_key(group)) {
+    match with_stream_mut(ctx, key, None, |s| Some(s.groups.contains_key(group))) {
         Err(e) => return e,
-        Ok(false) => return nogroup_short(key, group),
-        Ok(true) => {}
+        Ok(None) => {
+            super::stream::keymiss(ctx, key);
+            return nogroup_short(key, group);
+        }
+        Ok(Some(false)) => return nogroup_short(key, group),
+        Ok(Some(true)) => {}
     }
     let Some(min_idle) = parse_i64(&args[4]) else {
         return Reply::error("ERR Invalid min-idle-time argument for XCLAIM");
@@ -265,6 +269,9 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match result {
         Err(e) => e,
         Ok(Some(r)) => r,
-        Ok(None) => nogroup_short(key, group),
+        Ok(None) => {
+            super::stream::keymiss_if_missing(ctx, key);
+            nogroup_short(key, group)
+        }
     }
 }

@@ -272,6 +272,9 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut wanted: Vec<Option<StreamId>> = Vec::with_capacity(keys.len());
     for (key, arg) in keys.iter().zip(id_args) {
         let state = with_stream_mut(ctx, key, None, |s| Some(s.groups.contains_key(&group)));
+        if matches!(state, Ok(None)) && !retrying {
+            super::stream::keymiss(ctx, key);
+        }
         match state {
             // Deleted, or overwritten with another type (SET, RENAME): Redis 7.0 answers a
             // blocked reader the same way for both.
@@ -626,10 +629,14 @@ fn claim_idle(
 fn xack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, group) = (&args[1], &args[2]);
     // No key or group: nothing to acknowledge, and the IDs are not even checked.
-    match with_stream_mut(ctx, key, false, |s| s.groups.contains_key(group)) {
+    match with_stream_mut(ctx, key, None, |s| Some(s.groups.contains_key(group))) {
         Err(e) => return e,
-        Ok(false) => return Reply::Integer(0),
-        Ok(true) => {}
+        Ok(None) => {
+            super::stream::keymiss(ctx, key);
+            return Reply::Integer(0);
+        }
+        Ok(Some(false)) => return Reply::Integer(0),
+        Ok(Some(true)) => {}
     }
     let ids = match parse_ids(&args[3..]) {
         Ok(ids) => ids,
@@ -759,7 +766,10 @@ fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match result {
         Err(e) => e,
         Ok(Some(r)) => r,
-        Ok(None) => nogroup_short(key, group),
+        Ok(None) => {
+            super::stream::keymiss_if_missing(ctx, key);
+            nogroup_short(key, group)
+        }
     }
 }
 

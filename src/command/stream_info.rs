@@ -215,7 +215,10 @@ fn stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match result {
         Err(e) => e,
         Ok(Some(r)) => r,
-        Ok(None) => Reply::error(error::NO_SUCH_KEY),
+        Ok(None) => {
+            super::stream::keymiss_if_missing(ctx, &args[2]);
+            Reply::error(error::NO_SUCH_KEY)
+        }
     }
 }
 
@@ -240,7 +243,10 @@ fn groups(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match result {
         Err(e) => e,
         Ok(Some(r)) => r,
-        Ok(None) => Reply::error(error::NO_SUCH_KEY),
+        Ok(None) => {
+            super::stream::keymiss_if_missing(ctx, &args[2]);
+            Reply::error(error::NO_SUCH_KEY)
+        }
     }
 }
 
@@ -282,7 +288,10 @@ fn consumers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .concat();
             error::with_arg("", &text, "")
         }
-        Ok(None) => Reply::error(error::NO_SUCH_KEY),
+        Ok(None) => {
+            super::stream::keymiss_if_missing(ctx, &args[2]);
+            Reply::error(error::NO_SUCH_KEY)
+        }
     }
 }
 

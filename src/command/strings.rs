@@ -31,7 +31,14 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let stats = &ctx.shared.stats;
-    match ctx.with_shard(&args[1], |shard| shard.get(&args[1]).cloned()) {
+    let found = ctx.with_shard(&args[1], |shard| {
+        let v = shard.get(&args[1]).cloned();
+        if v.is_none() {
+            shard.missed(&args[1]);
+        }
+        v
+    });
+    match found {
         Some(Value::String(v)) => {
             stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
             Reply::Bulk(v)
@@ -140,6 +147,10 @@ fn set_generic(
     ttl: SetTtl,
 ) -> Reply {
     ctx.with_shard(key, |shard| {
+        if get && shard.peek(key).is_none() {
+            // SET … GET reads the old value: a read lookup.
+            shard.missed(key);
+        }
         let old = shard.get(key);
         let old_reply = match old {
             None => Reply::Null,

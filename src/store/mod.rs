@@ -212,6 +212,13 @@ impl Keyspace {
         let watched = self.watches.any();
         let notifier = self.notifier.get().filter(|n| n.any());
         for (key, event) in changes {
+            if event.is_some_and(|e| e.class == crate::events::class::KEY_MISS) {
+                // A read that found nothing: only subscribers care.
+                if let (Some(n), Some(e)) = (notifier, event) {
+                    n.keyspace_event(db, key, *e);
+                }
+                continue;
+            }
             if watched && event.is_some_and(|e| e.modifies) {
                 self.watches.touch(db, key);
             }
@@ -289,12 +296,26 @@ impl Keyspace {
         self.with_shard(db, key, |s| s.get(key).cloned())
     }
 
-    pub fn type_of(&self, db: usize, key: &[u8]) -> &'static str {
-        self.with_shard(db, key, |s| s.peek(key).map_or("none", Value::type_name))
+    /// TYPE: a read lookup (a missing key is a `keymiss`).
+    pub fn type_of(&self, db: usize, key: &Bytes) -> &'static str {
+        self.with_shard(db, key, |s| match s.peek(key) {
+            Some(v) => v.type_name(),
+            None => {
+                s.missed(key);
+                "none"
+            }
+        })
     }
 
-    pub fn exists(&self, db: usize, key: &[u8]) -> bool {
-        self.with_shard(db, key, |s| s.contains_key(key))
+    /// EXISTS: a read lookup (a missing key is a `keymiss`).
+    pub fn exists(&self, db: usize, key: &Bytes) -> bool {
+        self.with_shard(db, key, |s| {
+            let found = s.contains_key(key);
+            if !found {
+                s.missed(key);
+            }
+            found
+        })
     }
 
     /// DEL one key (logged as a DEL); true if it existed.

@@ -136,6 +136,13 @@ impl Shard {
         }
     }
 
+    /// A read lookup of `key` found nothing (keyspace event `keymiss`). Changes nothing.
+    pub fn missed(&mut self, key: &Bytes) {
+        if self.observed {
+            self.changes.push((key.clone(), Some(events::KEYMISS)));
+        }
+    }
+
     /// Log a change as the command that reproduces it (see `persist`).
     pub fn log(&mut self, args: &[&[u8]]) {
         if self.logging {
