@@ -73,6 +73,28 @@ async fn loaded(addr: std::net::SocketAddr) -> bool {
     text.lines().any(|l| l.trim() == "loading:0")
 }
 
+/// Add 2,000 entries of three 60-byte values to `key` in one pipeline; `i` counts them.
+async fn add_batch(s: &mut tokio::net::TcpStream, key: &[u8], i: &mut u64, buf: &mut [u8]) {
+    let value = [b'v'; 60];
+    let mut wire = Vec::new();
+    for _ in 0..2000 {
+        *i += 1;
+        let n = format!("{:020}", *i);
+        wire.extend(cmd(&[
+            b"XADD",
+            key,
+            b"*",
+            b"seq",
+            n.as_bytes(),
+            b"a",
+            &value,
+            b"b",
+            &value,
+        ]));
+    }
+    roundtrip(s, &wire, 4000, buf).await;
+}
+
 /// Milliseconds from process start to `loading:0` for an AOF of about `mb` MB of XADDs
 /// (entries of three 60-byte values), written by the same server beforehand.
 pub async fn load_time(name: &'static str, mb: u64) -> f64 {
@@ -81,26 +103,9 @@ pub async fn load_time(name: &'static str, mb: u64) -> f64 {
         let t = start_aof(name, &dir, "no");
         let mut s = connect(t.addr).await;
         let mut buf = vec![0u8; 1 << 20];
-        let value = [b'v'; 60];
         let mut i = 0u64;
         while size_of(&dir) < mb << 20 {
-            let mut wire = Vec::new();
-            for _ in 0..2000 {
-                i += 1;
-                let n = format!("{i:020}");
-                wire.extend(cmd(&[
-                    b"XADD",
-                    b"bench:load",
-                    b"*",
-                    b"seq",
-                    n.as_bytes(),
-                    b"a",
-                    &value,
-                    b"b",
-                    &value,
-                ]));
-            }
-            roundtrip(&mut s, &wire, 4000, &mut buf).await;
+            add_batch(&mut s, b"bench:load", &mut i, &mut buf).await;
         }
         // SHUTDOWN writes and fsyncs the AOF (no reply).
         let _ = s.write_all(&cmd(&[b"SHUTDOWN"])).await;
@@ -150,26 +155,9 @@ pub async fn compacted(name: &'static str, entries: u64) -> (f64, f64) {
         let t = start_aof(name, &dir, "no");
         let mut s = connect(t.addr).await;
         let mut buf = vec![0u8; 1 << 20];
-        let value = [b'v'; 60];
         let mut i = 0u64;
         while i < entries {
-            let mut wire = Vec::new();
-            for _ in 0..2000 {
-                i += 1;
-                let n = format!("{i:020}");
-                wire.extend(cmd(&[
-                    b"XADD",
-                    b"bench:compact",
-                    b"*",
-                    b"seq",
-                    n.as_bytes(),
-                    b"a",
-                    &value,
-                    b"b",
-                    &value,
-                ]));
-            }
-            roundtrip(&mut s, &wire, 4000, &mut buf).await;
+            add_batch(&mut s, b"bench:compact", &mut i, &mut buf).await;
         }
         roundtrip(
             &mut s,

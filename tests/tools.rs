@@ -11,19 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn have(tool: &str, probe: &[&str], test: &str) -> bool {
-    let ok = Command::new(tool)
-        .args(probe)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("RELAY_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{test}: {tool} {probe:?} is required (RELAY_REQUIRE_TOOLS=1) but failed");
-        }
-        eprintln!("{test}: skipped: {tool} {probe:?} not available");
-    }
-    ok
+    common::have_tool(tool, probe, test)
 }
 
 fn cli(port: u16, args: &[&str]) -> String {

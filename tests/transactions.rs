@@ -14,20 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn tool_ok(tool: &str, probe: &[&str], test: &str) -> bool {
-    let ok = Command::new(tool)
-        .args(probe)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("RELAY_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{test}: {tool} {probe:?} is required (RELAY_REQUIRE_TOOLS=1) but failed");
-        }
-        eprintln!("{test}: skipped: {tool} not available");
-    }
-    ok
-}
-
 const PY_PIPELINE: &str = r#"
 import sys, redis
 r = redis.Redis(port=int(sys.argv[1]), protocol=int(sys.argv[2]))
@@ -74,7 +60,7 @@ print("ok")
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_py_default_pipeline_and_watch_retry() {
-    if !tool_ok("python3", &["-c", "import redis"], "redis_py_pipeline") {
+    if !common::have_tool("python3", &["-c", "import redis"], "redis_py_pipeline") {
         return;
     }
     let server = common::spawn_binary(&[]).await;
@@ -131,7 +117,7 @@ async fn ioredis_and_node_redis_multi() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/node/node_modules").to_string()
     });
     let probe = format!("process.env.NODE_PATH='{node_path}';require('module').Module._initPaths();require('redis');require('ioredis')");
-    if !tool_ok("node", &["-e", &probe], "node_multi") {
+    if !common::have_tool("node", &["-e", &probe], "node_multi") {
         return;
     }
     let server = common::spawn_binary(&[]).await;

@@ -46,16 +46,12 @@ pub struct Log<'a> {
 impl Log<'_> {
     /// Record that `key` changed as `event` (see `Shard::notify`).
     pub fn notify(&mut self, key: &Bytes, event: Event) {
-        if self.observed {
-            self.changes.push((key.clone(), Some(event)));
-        }
+        record(self.changes, self.observed, key, Some(event));
     }
 
     /// Record that clients blocked on `key` may now be served (see `Shard::ready`).
     pub fn ready(&mut self, key: &Bytes) {
-        if self.observed {
-            self.changes.push((key.clone(), None));
-        }
+        record(self.changes, self.observed, key, None);
     }
 
     /// Log one command.
@@ -82,6 +78,18 @@ impl Log<'_> {
     /// Whether anything is logged (records that take work to build can be skipped).
     pub fn on(&self) -> bool {
         self.on
+    }
+}
+
+/// Record a change of `key` if anybody observes changes (see `Shard::changes`).
+fn record(
+    changes: &mut Vec<(Bytes, Option<Event>)>,
+    observed: bool,
+    key: &Bytes,
+    event: Option<Event>,
+) {
+    if observed {
+        changes.push((key.clone(), event));
     }
 }
 
@@ -123,24 +131,18 @@ impl Shard {
     /// `key` is the request's argument: the record lives until the lock is released, within
     /// the request, so sharing its bytes is safe and costs no copy.
     pub fn notify(&mut self, key: &Bytes, event: Event) {
-        if self.observed {
-            self.changes.push((key.clone(), Some(event)));
-        }
+        record(&mut self.changes, self.observed, key, Some(event));
     }
 
     /// Record that clients blocked on `key` may now be served, though nothing Redis names
     /// changed (Redis's signalKeyAsReady alone: no event, WATCH unaffected).
     pub fn ready(&mut self, key: &Bytes) {
-        if self.observed {
-            self.changes.push((key.clone(), None));
-        }
+        record(&mut self.changes, self.observed, key, None);
     }
 
     /// A read lookup of `key` found nothing (keyspace event `keymiss`). Changes nothing.
     pub fn missed(&mut self, key: &Bytes) {
-        if self.observed {
-            self.changes.push((key.clone(), Some(events::KEYMISS)));
-        }
+        record(&mut self.changes, self.observed, key, Some(events::KEYMISS));
     }
 
     /// Log a change as the command that reproduces it (see `persist`).

@@ -426,3 +426,21 @@ pub async fn spawn_binary(extra: &[&str]) -> Spawned {
     }
     panic!("relay-server did not start on {addr}");
 }
+
+/// Whether `tool probe…` runs successfully; when it does not, the test is skipped with a
+/// message — or fails under RELAY_REQUIRE_TOOLS=1 (CI), so nothing is skipped there.
+pub fn have_tool(tool: &str, probe: &[&str], test: &str) -> bool {
+    let ok = Command::new(tool)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("RELAY_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("{test}: {tool} {probe:?} is required (RELAY_REQUIRE_TOOLS=1) but failed");
+        }
+        eprintln!("{test}: skipped: {tool} {probe:?} not available");
+    }
+    ok
+}
