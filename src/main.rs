@@ -2,7 +2,7 @@
 //! signal or SHUTDOWN.
 
 use clap::{Arg, ArgAction, Command};
-use relay::config::{Config, OPTIONS};
+use relay::config::{Config, ACCEPTED, OPTIONS};
 use std::process::ExitCode;
 use tracing_subscriber::{fmt, prelude::*, reload, EnvFilter};
 
@@ -30,7 +30,8 @@ fn cli() -> Command {
                 .requires("check-aof")
                 .help("With --check-aof: truncate a torn last write"),
         );
-    // One flag per configuration option, generated from the same table as CONFIG GET/SET.
+    // One flag per configuration option, generated from the same table as CONFIG GET/SET;
+    // then the Redis configuration names Relay accepts without a mechanism behind them.
     for opt in OPTIONS {
         cmd = cmd.arg(
             Arg::new(opt.name)
@@ -41,6 +42,22 @@ fn cli() -> Command {
                 .help(format!("{} [default: {:?}]", opt.doc, opt.default)),
         );
     }
+    for a in ACCEPTED {
+        let mut arg = Arg::new(a.name)
+            .long(a.name)
+            .value_name("VALUE")
+            .action(ArgAction::Set)
+            .allow_hyphen_values(true)
+            .hide(true)
+            .help(format!(
+                "Accepted for compatibility with Redis [default: {:?}]",
+                a.default
+            ));
+        if let Some(alias) = a.alias {
+            arg = arg.alias(alias);
+        }
+        cmd = cmd.arg(arg);
+    }
     cmd
 }
 
@@ -49,11 +66,13 @@ fn load_config(matches: &clap::ArgMatches) -> Result<Config, String> {
     if let Some(path) = matches.get_one::<String>("config") {
         config.load_file(std::path::Path::new(path))?;
     }
-    for opt in OPTIONS {
-        if let Some(v) = matches.get_one::<String>(opt.name) {
-            config
-                .set(opt.name, v)
-                .map_err(|e| format!("--{}: {e}", opt.name))?;
+    let names = OPTIONS
+        .iter()
+        .map(|o| o.name)
+        .chain(ACCEPTED.iter().map(|a| a.name));
+    for name in names {
+        if let Some(v) = matches.get_one::<String>(name) {
+            config.set(name, v).map_err(|e| format!("--{name}: {e}"))?;
         }
     }
     Ok(config)

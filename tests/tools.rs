@@ -269,3 +269,27 @@ async fn node_redis_and_ioredis_subscribe_and_publish() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Redis configuration names Relay accepts without a mechanism behind them work from the
+/// command line too, and INFO reports the policy job-queue libraries check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_redis_configs_from_flags_and_info() {
+    let server = common::spawn_binary(&[
+        "--maxmemory-policy",
+        "allkeys-lru",
+        "--slave-read-only",
+        "no",
+    ])
+    .await;
+    let mut c = RawConn::connect(server.addr).await;
+    let info = c.cmd(&["INFO", "memory"]).await.text();
+    assert!(info.contains("maxmemory_policy:allkeys-lru"), "{info}");
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "replica-read-only"]).await,
+        Resp::Array(vec![Resp::bulk("replica-read-only"), Resp::bulk("no")])
+    );
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .await;
+    let info = c.cmd(&["INFO", "memory"]).await.text();
+    assert!(info.contains("maxmemory_policy:noeviction"), "{info}");
+}

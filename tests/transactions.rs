@@ -379,3 +379,53 @@ async fn commandstats_and_errorstats_count_calls_failures_and_rejections() {
     let errors = c.cmd(&["INFO", "errorstats"]).await.text();
     assert!(!errors.contains("errorstat_"), "{errors}");
 }
+
+/// CLIENT LIST / CLIENT INFO show the running command as Redis's introspection.tcl expects:
+/// `qbuf=26` (CLIENT LIST's own 26 bytes, still in the query buffer), `argv-mem=10`
+/// ("client" + "list"); inside MULTI `flags=x`, `multi=<queued>` and the queue's bytes in
+/// `multi-mem`; `d` once a watched key changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_list_shows_the_running_command_and_the_transaction() {
+    let server = common::start().await;
+    let mut c = RawConn::connect(server.addr()).await;
+    let line = c.cmd(&["CLIENT", "LIST"]).await.text();
+    assert!(
+        line.contains(" qbuf=26 ") && line.contains(" argv-mem=10 ") && line.contains(" multi=-1 "),
+        "{line}"
+    );
+    let mut other = RawConn::connect(server.addr()).await;
+    let client_line = |text: String| -> String {
+        text.lines()
+            .find(|l| !l.contains("cmd=client|list"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    c.cmd(&["MULTI"]).await;
+    c.cmd(&["SET", "k", "v"]).await;
+    c.cmd(&["XADD", "s", "*", "f", "v"]).await;
+    let mine = client_line(other.cmd(&["CLIENT", "LIST"]).await.text());
+    assert!(
+        mine.contains(" flags=x ")
+            && mine.contains(" multi=2 ")
+            && !mine.contains(" multi-mem=0 ")
+            && mine.contains(" cmd=xadd "),
+        "{mine}"
+    );
+    c.cmd(&["DISCARD"]).await;
+    // A watch that already failed: still QUEUED, but nothing stored (Redis's multi=0).
+    c.cmd(&["WATCH", "w"]).await;
+    other.cmd(&["SET", "w", "changed"]).await;
+    c.cmd(&["MULTI"]).await;
+    c.cmd(&["SET", "k", "v"]).await;
+    let mine = client_line(other.cmd(&["CLIENT", "LIST"]).await.text());
+    assert!(
+        mine.contains(" flags=xd ") && mine.contains(" multi=0 "),
+        "{mine}"
+    );
+    assert_eq!(c.cmd(&["EXEC"]).await, Resp::NullArray);
+    let info = other.cmd(&["CLIENT", "LIST"]).await.text();
+    assert!(
+        info.contains(" flags=N ") && info.contains(" multi-mem=0 "),
+        "{info}"
+    );
+}

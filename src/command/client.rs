@@ -130,11 +130,14 @@ pub fn info_line(shared: &Shared, c: &ClientHandle) -> String {
     }
     let omem = c.output.pending();
     let qbuf = c.qbuf.load(Ordering::Relaxed);
+    let qbuf_free = c.qbuf_free.load(Ordering::Relaxed);
+    let argv_mem = c.argv_mem.load(Ordering::Relaxed);
+    let multi_mem = c.multi_mem.load(Ordering::Relaxed);
     let cmd = table()
         .fullname(c.last_cmd.load(Ordering::Relaxed) as usize)
         .to_string();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs=0 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -149,9 +152,12 @@ pub fn info_line(shared: &Shared, c: &ClientHandle) -> String {
         c.ssubs.load(Ordering::Relaxed),
         multi,
         qbuf,
+        qbuf_free,
+        argv_mem,
+        multi_mem,
         c.output.queued_frames(),
         omem,
-        qbuf + omem + std::mem::size_of::<ClientHandle>(),
+        qbuf + qbuf_free + argv_mem + multi_mem + omem + std::mem::size_of::<ClientHandle>(),
         if omem > 0 { "w" } else { "" },
         cmd,
         names.user,

@@ -89,8 +89,7 @@ fn quit(ctx: &mut Ctx, _: &[Bytes]) -> Reply {
 /// RESET: back to a fresh connection's state (RESP2, db 0, no name, no subscriptions).
 fn reset(ctx: &mut Ctx, _: &[Bytes]) -> Reply {
     super::pubsub::unsubscribe_everything(ctx);
-    ctx.session.multi = None;
-    ctx.session.handle.multi.store(-1, Ordering::Relaxed);
+    super::transactions::end_multi(ctx);
     super::transactions::unwatch_all(ctx);
     let s = &mut *ctx.session;
     s.resp = 2;

@@ -344,11 +344,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return reply;
         }
     };
+    // The last command dispatched, queued ones included (CLIENT LIST `cmd`).
+    let handle = &ctx.session.handle;
+    handle.last_cmd.store(id as u32, Ordering::Relaxed);
     if ctx.session.multi.is_some() && !transactions::runs_in_multi(spec.name) {
         return queue(ctx, spec, args);
     }
-    let handle = &ctx.session.handle;
-    handle.last_cmd.store(id as u32, Ordering::Relaxed);
     ctx.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
     let Some(handler) = spec.handler else {
         return Reply::Error(error::wrong_arity(t.fullname(id)));
@@ -473,6 +474,10 @@ fn queue(ctx: &mut Ctx, _spec: &CommandSpec, args: &[Bytes]) -> Reply {
             .handle
             .multi
             .store(m.queue.len() as i64, Ordering::Relaxed);
+        ctx.session
+            .handle
+            .multi_mem
+            .fetch_add(all.len(), Ordering::Relaxed);
     }
     Reply::status("QUEUED")
 }

@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{help_reply, CommandSpec, Ctx};
-use crate::config::{self, find_option, OPTIONS};
+use crate::config;
 use crate::error;
 use crate::glob;
 use crate::reply::Reply;
@@ -251,7 +251,13 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             s.line("used_memory_rss_human", human(rss));
             s.line("maxmemory", maxmemory.to_string());
             s.line("maxmemory_human", human(maxmemory));
-            s.line("maxmemory_policy", "noeviction".into());
+            // What CONFIG SET maxmemory-policy said (Relay does not evict whatever it is);
+            // job-queue libraries read it here and warn unless it is noeviction.
+            let policy = shared
+                .config()
+                .get("maxmemory-policy")
+                .unwrap_or_else(|| "noeviction".into());
+            s.line("maxmemory_policy", policy);
             s.line(
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used.max(1) as f64),
@@ -457,53 +463,55 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// CONFIG GET pattern ...: name/value pairs for every option matching any pattern.
 fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let cfg = ctx.shared.config();
-    // Redis: an exact name is echoed as typed, a glob adds canonical names; each option once.
-    let mut found: Vec<(&'static str, Bytes)> = Vec::new();
+    // Redis: an exact name (hidden configs included) is echoed as typed; a glob adds the
+    // registered lowercase names, aliases included, hidden configs skipped; each name once.
+    let mut found: Vec<(config::Entry, Bytes)> = Vec::new();
+    let seen = |found: &[(config::Entry, Bytes)], e: &config::Entry| {
+        found.iter().any(|(f, _)| f.name() == e.name())
+    };
     for p in &args[2..] {
         let is_glob = p.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
         if !is_glob {
-            let name = String::from_utf8_lossy(p);
-            if let Some(opt) = find_option(&name) {
-                if !found.iter().any(|(n, _)| *n == opt.name) {
-                    found.push((opt.name, p.clone()));
+            if let Some(entry) = config::lookup(&String::from_utf8_lossy(p)) {
+                if !seen(&found, &entry) {
+                    found.push((entry, p.clone()));
                 }
             }
             continue;
         }
-        for opt in OPTIONS {
-            if glob::matches_nocase(p, opt.name.as_bytes())
-                && !found.iter().any(|(n, _)| *n == opt.name)
+        for entry in config::entries() {
+            if !entry.hidden()
+                && glob::matches_nocase(p, entry.name().as_bytes())
+                && !seen(&found, &entry)
             {
-                found.push((opt.name, Bytes::from_static(opt.name.as_bytes())));
+                found.push((entry, Bytes::from_static(entry.name().as_bytes())));
             }
         }
     }
     let pairs = found
         .into_iter()
-        .filter_map(|(canonical, shown)| {
-            find_option(canonical).map(|o| (Reply::Bulk(shown), Reply::bulk((o.get)(&cfg))))
-        })
+        .map(|(entry, shown)| (Reply::Bulk(shown), Reply::bulk(entry.get(&cfg))))
         .collect();
     Reply::Map(pairs)
 }
 
-/// Options Redis can change at run time but Relay cannot (they would need a new listener):
-/// a bad value gets Redis's error, a good one "can't set immutable config".
-/// Options Redis can change at run time that Relay fixes at start (setting the value they
-/// already have is accepted).
-const FIXED_AT_START: &[&str] = &["port", "bind", "dir"];
+/// Options Redis can change at run time that Relay fixes at start (they would need a new
+/// listener): a bad value gets Redis's error, setting the value they already have is
+/// accepted, any other gets "can't set immutable config".
+const FIXED_AT_START: &[&str] = &["port", "bind"];
 
 /// CONFIG SET name value [name value ...]: all or nothing, errors in Redis's precedence
-/// (the first unknown, immutable or duplicated name, then the first bad value).
+/// (the first unknown, immutable, protected or duplicated name, as typed; then the first bad
+/// value, under the registered name).
 fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !args.len().is_multiple_of(2) {
         return Reply::error(error::SYNTAX);
     }
     let mut unknown: Option<&Bytes> = None;
     let mut refused: Option<(&Bytes, &str)> = None;
-    let mut pending = Vec::new();
+    let mut pending: Vec<(config::Entry, String)> = Vec::new();
     for pair in args[2..].chunks(2) {
-        let Some(opt) = find_option(&String::from_utf8_lossy(&pair[0])) else {
+        let Some(entry) = config::lookup(&String::from_utf8_lossy(&pair[0])) else {
             if refused.is_none() {
                 unknown.get_or_insert(&pair[0]);
             }
@@ -512,19 +520,15 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if unknown.is_some() || refused.is_some() {
             continue;
         }
-        if !opt.mutable && !FIXED_AT_START.contains(&opt.name) {
+        if entry.immutable() && !FIXED_AT_START.contains(&entry.name()) {
             refused = Some((&pair[0], "can't set immutable config"));
-        } else if pending
-            .iter()
-            .any(|(o, _, _): &(&config::OptionSpec, &Bytes, String)| o.name == opt.name)
-        {
+        } else if entry.protected() {
+            refused = Some((&pair[0], "can't set protected config"));
+        } else if pending.iter().any(|(e, _)| e.name() == entry.name()) {
+            // An alias and its primary are different names: not a duplicate (Redis's rule).
             refused = Some((&pair[0], "duplicate parameter"));
         } else {
-            pending.push((
-                opt,
-                &pair[0],
-                String::from_utf8_lossy(&pair[1]).into_owned(),
-            ));
+            pending.push((entry, String::from_utf8_lossy(&pair[1]).into_owned()));
         }
     }
     if let Some(name) = unknown {
@@ -541,11 +545,12 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     {
         let mut cfg = ctx.shared.config_mut();
         let mut candidate = cfg.clone();
-        for (opt, name, value) in &pending {
-            if let Err(e) = (opt.set)(&mut candidate, value) {
+        for (entry, value) in &pending {
+            let name = entry.name().as_bytes();
+            if let Err(e) = entry.set(&mut candidate, value) {
                 return set_failed(name, &e);
             }
-            if FIXED_AT_START.contains(&opt.name) && (opt.get)(&candidate) != (opt.get)(&cfg) {
+            if FIXED_AT_START.contains(&entry.name()) && entry.get(&candidate) != entry.get(&cfg) {
                 return set_failed(name, "can't set immutable config");
             }
         }

@@ -173,6 +173,7 @@ pub fn unwatch_all(ctx: &mut Ctx) {
 /// Drop the transaction being queued, if any.
 pub fn end_multi(ctx: &mut Ctx) -> Option<Multi> {
     ctx.session.handle.multi.store(-1, Ordering::Relaxed);
+    ctx.session.handle.multi_mem.store(0, Ordering::Relaxed);
     ctx.session.multi.take()
 }
 

@@ -37,6 +37,12 @@ pub struct ClientHandle {
     /// Index of the last command in the command table (CLIENT LIST `cmd`).
     pub last_cmd: AtomicU32,
     pub qbuf: AtomicUsize,
+    /// Room left in the read buffer (CLIENT LIST `qbuf-free`).
+    pub qbuf_free: AtomicUsize,
+    /// Bytes of the arguments of the command being run (CLIENT LIST `argv-mem`).
+    pub argv_mem: AtomicUsize,
+    /// Bytes of the commands queued by MULTI (CLIENT LIST `multi-mem`).
+    pub multi_mem: AtomicUsize,
     pub no_evict: AtomicBool,
     pub no_touch: AtomicBool,
     /// Blocked in XREAD BLOCK (CLIENT UNBLOCK, INFO blocked_clients, CLIENT LIST flag `b`).
@@ -76,6 +82,9 @@ impl ClientHandle {
             ssubs: AtomicU32::new(0),
             last_cmd: AtomicU32::new(u32::MAX),
             qbuf: AtomicUsize::new(0),
+            qbuf_free: AtomicUsize::new(0),
+            argv_mem: AtomicUsize::new(0),
+            multi_mem: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             blocked: AtomicBool::new(false),

@@ -417,6 +417,9 @@ where
                 handle
                     .qbuf
                     .store(rbuf.len() + parser.held(), Ordering::Relaxed);
+                handle
+                    .qbuf_free
+                    .store(rbuf.capacity() - rbuf.len(), Ordering::Relaxed);
             }
         }
     }
@@ -461,13 +464,23 @@ fn process_input(
         && !session.handle.output.is_closing()
         && session.blocked.is_none()
     {
+        let before = rbuf.len() + parser.held();
         match parser.parse(rbuf, &limits) {
             Ok(Some(args)) => {
                 if args.is_empty() {
                     continue;
                 }
                 session.skip_current = std::mem::take(&mut session.skip_next);
+                // While the command runs, CLIENT LIST shows it as Redis does: still in the
+                // query buffer (`qbuf`), its arguments in `argv-mem`.
+                let h = &session.handle;
+                h.qbuf.store(before, Ordering::Relaxed);
+                h.argv_mem
+                    .store(args.iter().map(|a| a.len()).sum(), Ordering::Relaxed);
                 let reply = command::dispatch(&mut Ctx { shared, session }, &args);
+                let h = &session.handle;
+                h.qbuf.store(rbuf.len() + parser.held(), Ordering::Relaxed);
+                h.argv_mem.store(0, Ordering::Relaxed);
                 // Pub/sub confirmations are pushes: CLIENT REPLY OFF/SKIP do not silence them.
                 if !(session.reply_off || session.skip_current) || reply.is_push() {
                     send_at(shared, session, &reply, now);

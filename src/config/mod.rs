@@ -6,6 +6,7 @@
 //! CONFIG REWRITE all go through that table, so an option cannot exist in one place and not in
 //! another. Values are parsed with Redis's rules (memory units `kb`/`mb`/`gb`, `yes`/`no`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Output buffer limits for one client class (`client-output-buffer-limit`).
@@ -57,6 +58,9 @@ pub struct Config {
     pub notify_keyspace_events: u16,
     /// The file this configuration was read from (CONFIG REWRITE writes it back).
     pub config_file: Option<PathBuf>,
+    /// Values of [`ACCEPTED`] configs that differ from Redis's default, as CONFIG GET shows
+    /// them, by primary name.
+    pub accepted: BTreeMap<&'static str, String>,
 }
 
 type Getter = fn(&Config) -> String;
@@ -163,8 +167,9 @@ pub const OPTIONS: &[OptionSpec] = &[
         get: |c| c.loglevel.clone(),
         set: |c, v| {
             let v = v.to_ascii_lowercase();
-            if !["debug", "verbose", "notice", "warning", "nothing"].contains(&v.as_str()) {
-                return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into());
+            // Redis 7.2 adds "nothing"; 7.0 (the differential oracle) refuses it.
+            if !["debug", "verbose", "notice", "warning"].contains(&v.as_str()) {
+                return Err("argument(s) must be one of the following: debug, verbose, notice, warning".into());
             }
             c.loglevel = v;
             Ok(())
@@ -373,7 +378,7 @@ pub const OPTIONS: &[OptionSpec] = &[
                 c.appendfsync = p.name().to_string();
                 Ok(())
             }
-            None => Err("argument(s) must be one of the following: always, everysec, no".into()),
+            None => Err("argument(s) must be one of the following: everysec, always, no".into()),
         },
     },
     OptionSpec {
@@ -477,6 +482,7 @@ impl Default for Config {
             maxmemory: 0,
             notify_keyspace_events: 0,
             config_file: None,
+            accepted: BTreeMap::new(),
         };
         for opt in OPTIONS {
             // Defaults are literals in the table above; a failure is a bug caught by tests.
@@ -494,14 +500,15 @@ pub fn find_option(name: &str) -> Option<&'static OptionSpec> {
 }
 
 impl Config {
-    /// Set one option by name, as CONFIG SET, the TOML file and the CLI do.
+    /// Set one option or accepted config by name (or alias), as the TOML file and the CLI do:
+    /// immutable ones included. CONFIG SET checks immutability first.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let opt = find_option(name).ok_or_else(|| format!("Unknown option '{name}'"))?;
-        (opt.set)(self, value)
+        let entry = lookup(name).ok_or_else(|| format!("Unknown option '{name}'"))?;
+        entry.set(self, value)
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
-        find_option(name).map(|o| (o.get)(self))
+        lookup(name).map(|e| e.get(self))
     }
 
     /// Load a TOML file: each key is an option name; values may be strings, integers or booleans.
@@ -546,6 +553,15 @@ impl Config {
             let value = (opt.get)(self);
             out.push_str(&format!("{} = {}\n", opt.name, toml::Value::String(value)));
         }
+        if !self.accepted.is_empty() {
+            out.push_str("\n# Redis configs Relay accepts but does not act on, where changed from Redis's default.\n");
+            for (name, value) in &self.accepted {
+                out.push_str(&format!(
+                    "{name} = {}\n",
+                    toml::Value::String(value.clone())
+                ));
+            }
+        }
         out
     }
 }
@@ -556,8 +572,8 @@ pub fn yes_no(b: bool) -> String {
 
 pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" => Ok(true),
-        "no" | "false" => Ok(false),
+        "yes" => Ok(true),
+        "no" => Ok(false),
         _ => Err("argument must be 'yes' or 'no'".into()),
     }
 }
@@ -612,6 +628,9 @@ pub fn parse_memory(v: &str) -> Result<u64, String> {
     };
     Ok(n.wrapping_mul(mul))
 }
+
+mod accepted;
+pub use accepted::*;
 
 #[cfg(test)]
 mod tests {
@@ -670,5 +689,75 @@ mod tests {
         assert_eq!(c.obuf[2].hard, 1 << 20);
         assert_eq!(c.obuf[0], ObufLimit::default());
         assert!(c.set("client-output-buffer-limit", "bogus 1 1 1").is_err());
+    }
+    #[test]
+    fn accepted_defaults_read_back_as_themselves() {
+        for a in ACCEPTED {
+            if a.name == "activedefrag" || a.default.is_empty() && a.immutable {
+                continue;
+            }
+            assert_eq!(a.parse(a.default).as_deref(), Ok(a.default), "{}", a.name);
+        }
+    }
+
+    #[test]
+    fn every_config_name_is_registered_once() {
+        let names: Vec<&str> = entries().map(|e| e.name()).collect();
+        let unique: std::collections::HashSet<&str> = names.iter().copied().collect();
+        assert_eq!(names.len(), unique.len());
+        // Redis 7.0.15: 178 configs (TLS build, without Debian's hidden one) and 19 aliases,
+        // plus Relay's two stream-idmp options.
+        assert_eq!(names.len(), 178 + 19 + 2);
+    }
+
+    #[test]
+    fn accepted_configs_are_set_by_alias_and_rewritten_only_when_changed() {
+        let mut c = Config::default();
+        assert_eq!(c.get("maxmemory-policy").as_deref(), Some("noeviction"));
+        assert!(!c.render_toml().contains("hash-max-listpack-entries"));
+        c.set("HASH-MAX-ZIPLIST-ENTRIES", "100").unwrap();
+        assert_eq!(c.get("hash-max-listpack-entries").as_deref(), Some("100"));
+        assert!(c
+            .render_toml()
+            .contains("\nhash-max-listpack-entries = \"100\"\n"));
+        c.set("hash-max-listpack-entries", "512").unwrap();
+        assert!(c.accepted.is_empty());
+        assert_eq!(
+            c.set("hash-max-listpack-entries", "-1"),
+            Err("argument must be between 0 and 9223372036854775807 inclusive".into())
+        );
+        c.set("oom-score-adj", "RELATIVE").unwrap();
+        assert_eq!(c.get("oom-score-adj").as_deref(), Some("yes"));
+        c.set("shutdown-on-sigint", "now force nosave").unwrap();
+        assert_eq!(
+            c.get("shutdown-on-sigint").as_deref(),
+            Some("nosave now force")
+        );
+        c.set("maxmemory-clients", "10%").unwrap();
+        assert_eq!(c.get("maxmemory-clients").as_deref(), Some("10%"));
+        c.set("hz", "1000").unwrap();
+        assert_eq!(c.get("hz").as_deref(), Some("500"));
+        c.set("latency-tracking-info-percentiles", "1e1 99.900")
+            .unwrap();
+        assert_eq!(
+            c.get("latency-tracking-info-percentiles").as_deref(),
+            Some("10 99.9")
+        );
+        // Immutable ones are set by the file and the flags (CONFIG SET refuses them).
+        c.set("daemonize", "yes").unwrap();
+        assert!(c.set("requirepass", "secret").is_err());
+    }
+
+    #[test]
+    fn configuration_doc_lists_every_accepted_config() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        for a in ACCEPTED {
+            assert!(
+                text.contains(&format!("| `{}`", a.name)),
+                "docs/configuration.md lacks {}",
+                a.name
+            );
+        }
     }
 }
