@@ -11,7 +11,8 @@ use crate::reply::Reply;
 use crate::store::shard::Log;
 use crate::store::stream::chunk::Entry;
 use crate::store::stream::id::{self, StreamId};
-use crate::store::stream::idmp::{auto_iid, Idmp};
+use crate::store::stream::idmp::Idmp;
+use crate::store::stream::ops;
 use crate::store::stream::{RefPolicy, Stream, Trim};
 use crate::store::Value;
 use bytes::Bytes;
@@ -312,8 +313,24 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         s.idmp = Idmp::with_limits(idmp_duration, idmp_maxsize);
         s
     };
-    let now = now_ms();
-    let reply = ctx.with_shard(&key, |shard| {
+    let spec = ops::AddSpec {
+        id: match opts.id {
+            None => ops::IdSpec::Auto,
+            Some((id, true)) => ops::IdSpec::Exact(id),
+            Some((ms_only, false)) => ops::IdSpec::Ms(ms_only.ms),
+        },
+        fields: &fields,
+        idmp: opts.idmp.clone(),
+        trim: opts.trim.map(|how| ops::TrimSpec {
+            how,
+            approx: opts.approx,
+            limit: opts.limit,
+            policy: opts.policy.unwrap_or_default(),
+        }),
+        now: now_ms(),
+        limits,
+    };
+    ctx.with_shard(&key, |shard| {
         // One lookup when the stream exists (the common case); a second after creating it.
         let (stream, mut log) = match shard.get_mut_logged(&key) {
             Some((Value::Stream(s), log)) => (s, log),
@@ -328,15 +345,8 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 }
             }
         };
-        // An idempotent producer's retry: answer with the entry its first try added.
-        let idmp = opts.idmp.as_ref().map(|(pid, iid)| {
-            let iid = iid.clone().unwrap_or_else(|| auto_iid(&fields));
-            (pid, iid)
-        });
-        if let Some((pid, iid)) = &idmp {
-            stream.idmp.expire_for(pid, now);
-            if let Some(first) = stream.idmp.lookup(pid, iid) {
-                stream.idmp.iids_duplicates += 1;
+        match ops::add(stream, &spec) {
+            Ok(ops::Added::Duplicate(first)) => {
                 // Nothing else changed, but the counter is state XINFO shows: log it.
                 let (mut a, mut d) = (itoa::Buffer::new(), itoa::Buffer::new());
                 let (added, dups) = crate::store::stream::snapshot::idmp_stats(stream);
@@ -346,55 +356,38 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     a.format(added).as_bytes(),
                     d.format(dups).as_bytes(),
                 ]);
-                return Reply::Bulk(first.to_bytes());
+                Reply::Bulk(first.to_bytes())
             }
-        }
-        if stream.last_id == StreamId::MAX {
-            return Reply::error(
-                "ERR The stream has exhausted the last possible ID, unable to add more items",
-            );
-        }
-        let new_id = match opts.id {
-            None => stream.next_auto_id(now),
-            Some((id, true)) => Some(id).filter(|id| *id > stream.last_id),
-            Some((ms_only, false)) => {
-                if ms_only.ms > stream.last_id.ms {
-                    Some(StreamId::new(ms_only.ms, 0))
-                } else if ms_only.ms == stream.last_id.ms {
-                    if stream.last_id.seq == u64::MAX {
-                        // Redis 7.0's reply for a millisecond whose sequences are used up.
-                        return Reply::error("ERR Elements are too large to be stored");
-                    }
-                    Some(StreamId::new(ms_only.ms, stream.last_id.seq + 1))
-                } else {
-                    None
+            Ok(ops::Added::New {
+                id,
+                idmp,
+                trimmed,
+                acked,
+            }) => {
+                let id = id.to_bytes();
+                // The effect: this entry under its concrete ID.
+                log.cmd_with(&[b"XADD", &key, &id], &args[field_pos..]);
+                log.notify(&key, events::XADD);
+                if let Some((pid, iid)) = &idmp {
+                    log.cmd(&[b"XIDMPRECORD", &key, pid, iid, &id]);
                 }
+                if let (Some(t), true) = (spec.trim, trimmed > 0) {
+                    log_trim(&mut log, &key, stream, t.policy, &acked);
+                }
+                Reply::Bulk(id)
             }
-        };
-        let Some(new_id) = new_id else {
-            return Reply::error(
+            Err(ops::AddError::Exhausted) => Reply::error(
+                "ERR The stream has exhausted the last possible ID, unable to add more items",
+            ),
+            // Redis 7.0's reply for a millisecond whose sequences are used up.
+            Err(ops::AddError::SequenceExhausted) => {
+                Reply::error("ERR Elements are too large to be stored")
+            }
+            Err(ops::AddError::NotIncreasing) => Reply::error(
                 "ERR The ID specified in XADD is equal or smaller than the target stream top item",
-            );
-        };
-        stream.append(new_id, &fields, limits);
-        let id = new_id.to_bytes();
-        // The effect: this entry under its concrete ID.
-        log.cmd_with(&[b"XADD", &key, &id], &args[field_pos..]);
-        log.notify(&key, events::XADD);
-        if let Some((pid, iid)) = &idmp {
-            stream.idmp.record(pid, iid, new_id);
-            log.cmd(&[b"XIDMPRECORD", &key, pid, iid, &id]);
+            ),
         }
-        if let Some(how) = opts.trim {
-            let policy = opts.policy.unwrap_or_default();
-            let mut acked = Vec::new();
-            if stream.trim_with(how, opts.approx, opts.limit, policy, Some(&mut acked)) > 0 {
-                log_trim(&mut log, &key, stream, policy, &acked);
-            }
-        }
-        Reply::Bulk(id)
-    });
-    reply
+    })
 }
 
 /// XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ...

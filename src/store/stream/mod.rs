@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod group;
 pub mod id;
 pub mod idmp;
+pub mod ops;
 pub mod snapshot;
 
 use bytes::Bytes;
