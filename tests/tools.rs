@@ -293,3 +293,30 @@ async fn accepted_redis_configs_from_flags_and_info() {
     let info = c.cmd(&["INFO", "memory"]).await.text();
     assert!(info.contains("maxmemory_policy:noeviction"), "{info}");
 }
+
+/// CONFIG SET with several pairs is all or nothing also when applying one fails: turning the
+/// AOF on in a directory that cannot be created undoes the other pairs too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_apply_undoes_every_pair_of_config_set() {
+    let not_a_dir = std::env::temp_dir().join(format!("relay-not-a-dir-{}", std::process::id()));
+    std::fs::write(&not_a_dir, b"a file").unwrap();
+    let server =
+        common::spawn_binary(&["--appendonly", "no", "--dir", not_a_dir.to_str().unwrap()]).await;
+    let mut c = RawConn::connect(server.addr).await;
+    let reply = c
+        .cmd(&["CONFIG", "SET", "maxclients", "77", "appendonly", "yes"])
+        .await;
+    assert!(
+        matches!(&reply, Resp::Error(e) if e.starts_with("ERR CONFIG SET failed (possibly related to argument 'appendonly')")),
+        "{reply:?}"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxclients"]).await,
+        Resp::Array(vec![Resp::bulk("maxclients"), Resp::bulk("10000")])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "appendonly"]).await,
+        Resp::Array(vec![Resp::bulk("appendonly"), Resp::bulk("no")])
+    );
+    let _ = std::fs::remove_file(&not_a_dir);
+}

@@ -542,6 +542,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return set_failed(name, why);
     }
     let aof_was = ctx.shared.config().appendonly;
+    let before = ctx.shared.config().clone();
     {
         let mut cfg = ctx.shared.config_mut();
         let mut candidate = cfg.clone();
@@ -563,7 +564,10 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         // in the background, as Redis does); off writes and fsyncs what is pending and stops.
         if aof_now {
             if let Err(e) = crate::persist::rewrite::enable(ctx.shared) {
-                ctx.shared.config_mut().appendonly = false;
+                // An apply that fails undoes the whole CONFIG SET, every pair of it, as
+                // Redis restores all values when an apply function fails.
+                *ctx.shared.config_mut() = before;
+                ctx.shared.apply_config();
                 return set_failed(b"appendonly", &e);
             }
         } else {
