@@ -440,15 +440,27 @@ impl Server {
             // Replay on a blocking thread while the listeners answer -LOADING.
             let s = shared.clone();
             tokio::task::spawn_blocking(move || {
-                let started = crate::persist::load::load_all(&s, &aof_dir, &names, truncated_ok)
-                    .and_then(|loaded| {
-                        s.aof.start(&aof_dir, &names, loaded).map_err(|e| {
-                            format!(
-                                "Can't open the append only file in {}: {e}",
-                                aof_dir.display()
-                            )
-                        })
-                    });
+                // A panic in the loader (a bug reached by some file) must refuse the start
+                // like any other load failure, not leave the server answering -LOADING.
+                let load = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    crate::persist::load::load_all(&s, &aof_dir, &names, truncated_ok)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "Loading the append only file in {} failed unexpectedly (see the panic above); `relay-server --check-aof {}/{}` checks the files",
+                        aof_dir.display(),
+                        aof_dir.display(),
+                        names.manifest()
+                    ))
+                });
+                let started = load.and_then(|loaded| {
+                    s.aof.start(&aof_dir, &names, loaded).map_err(|e| {
+                        format!(
+                            "Can't open the append only file in {}: {e}",
+                            aof_dir.display()
+                        )
+                    })
+                });
                 match started {
                     // Only a load that succeeded lets commands in; keys whose deadline
                     // passed while the server was down expire from now on (logged).
@@ -539,6 +551,16 @@ async fn active_expire(shared: Arc<Shared>) {
 /// the last compaction (or the load).
 fn auto_rewrite(shared: &Arc<Shared>) {
     let aof = &shared.aof;
+    // A BGREWRITEAOF/BGSAVE that came inside EXEC starts now.
+    if aof.stats.scheduled.load(Ordering::Relaxed) && !aof.stats.rewriting.load(Ordering::Relaxed) {
+        aof.stats.scheduled.store(false, Ordering::Relaxed);
+        if let Err(crate::persist::rewrite::NotStarted::Failed(e)) =
+            crate::persist::rewrite::start(shared)
+        {
+            tracing::warn!("Scheduled AOF rewrite could not start: {e}");
+        }
+        return;
+    }
     // After a failed compaction, automatic ones wait for a BGREWRITEAOF that succeeds
     // (retrying every tick would hammer a full or failing disk).
     if !aof.enabled()

@@ -404,3 +404,32 @@ async fn blocked_xread_keeps_its_id_across_a_delete_so_an_older_id_does_not_serv
     )
     .await;
 }
+
+/// With several threads, an XADD landing between a reader's look at its key and its
+/// registration as a waiter used to go unnoticed (24 of 1,500 such reads timed out with
+/// --io-threads 4): the reader now looks once more right after registering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_racing_the_registration_of_a_blocked_read_is_not_lost() {
+    let server = common::spawn_binary(&["--io-threads", "4"]).await;
+    let mut reader = RawConn::connect(server.addr).await;
+    let mut writer = RawConn::connect(server.addr).await;
+    let mut missed = 0;
+    for i in 0..1500 {
+        let key = format!("race-{i}");
+        reader
+            .send(&["XREAD", "BLOCK", "2000", "STREAMS", &key, "0-0"])
+            .await;
+        writer.cmd(&["XADD", &key, "*", "f", "v"]).await;
+        match reader.read_timeout(Duration::from_secs(5)).await {
+            Some(Resp::Array(_)) | Some(Resp::Map(_)) => {}
+            other => {
+                missed += 1;
+                assert!(other.is_some(), "no reply at all for {key}");
+            }
+        }
+    }
+    assert_eq!(
+        missed, 0,
+        "blocked reads that missed an XADD made right away"
+    );
+}

@@ -74,8 +74,23 @@ fn not_started(why: NotStarted, busy: &'static str) -> Reply {
     }
 }
 
+/// Inside EXEC a compaction is only scheduled, as in Redis (which never forks inside
+/// EXEC): its cut must not fall inside the transaction's records. The background tick
+/// starts it once EXEC is over.
+fn schedule_rewrite(ctx: &mut Ctx) {
+    ctx.shared
+        .aof
+        .stats
+        .scheduled
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// BGREWRITEAOF: compact the AOF in the background.
 fn bgrewriteaof(ctx: &mut Ctx, _: &[Bytes]) -> Reply {
+    if ctx.session.in_exec && ctx.shared.aof.enabled() {
+        schedule_rewrite(ctx);
+        return Reply::status("Background append only file rewriting scheduled");
+    }
     match rewrite::start(ctx.shared) {
         Ok(()) => Reply::status("Background append only file rewriting started"),
         Err(why) => not_started(
@@ -92,6 +107,10 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(a) if a.eq_ignore_ascii_case(b"schedule") && args.len() == 2 => true,
         Some(_) => return Reply::error(crate::error::SYNTAX),
     };
+    if ctx.session.in_exec && ctx.shared.aof.enabled() {
+        schedule_rewrite(ctx);
+        return Reply::status("Background saving scheduled");
+    }
     match rewrite::start(ctx.shared) {
         Ok(()) => Reply::status("Background saving started"),
         Err(NotStarted::InProgress) if schedule => Reply::status("Background saving scheduled"),

@@ -296,7 +296,10 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 "aof_rewrite_in_progress",
                 flag(st.rewriting.load(Ordering::Relaxed)),
             );
-            s.line("aof_rewrite_scheduled", "0".into());
+            s.line(
+                "aof_rewrite_scheduled",
+                (shared.aof.stats.scheduled.load(Ordering::Relaxed) as u8).to_string(),
+            );
             s.line(
                 "aof_last_rewrite_time_sec",
                 st.last_rewrite_secs.load(Ordering::Relaxed).to_string(),

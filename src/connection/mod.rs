@@ -91,6 +91,7 @@ impl Session {
         timeout: Option<std::time::Duration>,
         retry: Vec<Bytes>,
     ) {
+        let first = self.blocked.is_none();
         let deadline = match &self.blocked {
             Some(b) => b.deadline,
             None => timeout.map(|t| std::time::Instant::now() + t),
@@ -104,13 +105,20 @@ impl Session {
             recheck: None,
             retry,
         });
+        // With several threads a write can land between the command's look at its keys
+        // and this registration, and nobody would wake us for it: look once more now that
+        // we are registered (a recheck, which does not pass the turn to other waiters).
+        // With one thread nothing runs in between.
+        if first && shared.multi_threaded {
+            self.recheck_at(std::time::Instant::now());
+        }
     }
 
     /// Also re-run the blocked command at `at` (before its deadline, if it has one).
     pub fn recheck_at(&mut self, at: std::time::Instant) {
         if let Some(b) = &mut self.blocked {
             if b.deadline.is_none_or(|d| at < d) {
-                b.recheck = Some(at);
+                b.recheck = Some(b.recheck.map_or(at, |r| r.min(at)));
             }
         }
     }

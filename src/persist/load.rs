@@ -99,7 +99,9 @@ fn parse_record(b: &[u8]) -> Parsed {
     if n == 0 || n > 1 << 24 {
         return Parsed::Bad("bad argument count");
     }
-    let mut args = Vec::with_capacity(n as usize);
+    // Each argument takes at least 4 bytes (`$0\r\n`): a count beyond what the data can hold
+    // must not reserve memory for it.
+    let mut args = Vec::with_capacity((n as usize).min(b.len() / 4));
     for _ in 0..n {
         match b.get(pos) {
             None => return Parsed::Incomplete,
@@ -111,10 +113,15 @@ fn parse_record(b: &[u8]) -> Parsed {
             Ok(None) => return Parsed::Incomplete,
             Err(e) => return Parsed::Bad(e),
         };
-        let Some(end) = start.checked_add(len as usize) else {
+        let (Some(end), Some(need)) = (
+            start.checked_add(len as usize),
+            start
+                .checked_add(len as usize)
+                .and_then(|e| e.checked_add(2)),
+        ) else {
             return Parsed::Bad("bad length");
         };
-        if b.len() < end + 2 {
+        if b.len() < need {
             return Parsed::Incomplete;
         }
         if &b[end..end + 2] != b"\r\n" {
@@ -781,5 +788,16 @@ mod tests {
                 "cut at {cut}: {out:?}"
             );
         }
+    }
+
+    #[test]
+    fn lengths_near_the_end_of_the_address_space_are_damage_not_a_panic() {
+        for len in [u64::MAX - 30, (usize::MAX - 10) as u64, usize::MAX as u64] {
+            let rec = format!("*1\r\n${len}\r\nxx");
+            let _ = commands(rec.as_bytes());
+        }
+        let (n, out) = commands(b"*16777216\r\n$1\r\nx\r\n");
+        assert_eq!(n, 0);
+        assert!(!matches!(out, Outcome::Complete { .. }));
     }
 }

@@ -111,6 +111,9 @@ struct Pending {
 #[derive(Default)]
 pub struct AofStats {
     pub rewriting: AtomicBool,
+    /// BGREWRITEAOF/BGSAVE inside EXEC: started after it, by the next background tick (a
+    /// compaction's cut in the middle of a transaction would split it between the files).
+    pub scheduled: AtomicBool,
     /// The appended offset known to be fsynced.
     pub synced: AtomicU64,
     /// Seconds the last compaction took (-1: none yet).

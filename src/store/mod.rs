@@ -337,6 +337,14 @@ impl Keyspace {
         let (a, b) = (self.shard_of(from), self.shard_of(to));
         let mut first = self.lock_at(db, a.min(b), 0, true);
         let mut second = (a != b).then(|| self.lock_at(db, a.max(b), 0, true));
+        // The changes of both keys are recorded in one shard's list: whether anybody observes
+        // them must be read with both locks held (a WATCH on a key of the shard locked last
+        // may have registered in between).
+        if let Some(other) = second.as_mut() {
+            let observed = first.observed || other.observed;
+            first.observed = observed;
+            other.observed = observed;
+        }
         let (src, dst): (&mut Shard, &mut Shard) = match second.as_mut() {
             None => {
                 if !first.contains_key(from) {

@@ -244,6 +244,10 @@ pub fn apply_meta(s: &mut Stream, blob: &[u8]) -> Res<()> {
     if s.last_chunk_id().is_some_and(|top| top > last_id) {
         return Err("the last ID is below an entry's ID".into());
     }
+    // Invariants the lag and entries-read arithmetic relies on.
+    if entries_added < len || max_deleted_id > last_id {
+        return Err("inconsistent counters".into());
+    }
     let mut groups = std::collections::BTreeMap::new();
     for _ in 0..r.count()? {
         let name = r.bytes()?;
