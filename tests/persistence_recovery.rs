@@ -541,3 +541,34 @@ async fn a_rewrite_asked_for_inside_exec_runs_after_it() {
     shutdown(server).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A record that is not a write Relay logs (here a SUBSCRIBE, which would put the replay in
+/// subscribed mode and make every later record fail) is damage: the start is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_relay_never_writes_refuses_the_start() {
+    let dir = dir_with_keys("recovery-foreign", 3).await;
+    let mut file = std::fs::read(incr_file(&dir)).unwrap();
+    let mut batch = common::encode_command(&[b"SUBSCRIBE", b"chan"]);
+    batch.extend(common::encode_command(&[b"SET", b"after", b"v"]));
+    let crc = crc32fast::hash(&batch);
+    let seq = batches(&file).len() + 1;
+    let (len, crc, seq) = (
+        batch.len().to_string(),
+        format!("{crc:08x}"),
+        seq.to_string(),
+    );
+    batch.extend(common::encode_command(&[
+        b"RELAY-CRC",
+        len.as_bytes(),
+        crc.as_bytes(),
+        seq.as_bytes(),
+    ]));
+    file.extend(batch);
+    std::fs::write(incr_file(&dir), &file).unwrap();
+    let log = refused_start(&dir, &[]);
+    assert!(
+        log.contains("\"SUBSCRIBE\" record, which is not a write Relay logs"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -386,6 +386,32 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply
 }
 
+/// Whether a record of the append-only file may be replayed: a write command (what Relay
+/// logs), SELECT, or a transaction's MULTI/EXEC. Anything else in a file — SUBSCRIBE,
+/// CONFIG SET, SHUTDOWN, a read — did not come from Relay's writer and is damage.
+pub fn replayable(args: &[Bytes]) -> bool {
+    let t = table();
+    let Some((_, spec)) = args.first().and_then(|a| t.lookup(a)) else {
+        return false;
+    };
+    if matches!(spec.name, "select" | "multi" | "exec") {
+        return true;
+    }
+    let spec = match (spec.subcommands.is_empty(), args.get(1)) {
+        (true, _) => spec,
+        (false, Some(sub)) => match spec
+            .subcommands
+            .iter()
+            .find(|s| s.name.as_bytes().eq_ignore_ascii_case(sub))
+        {
+            Some(s) => s,
+            None => return false,
+        },
+        (false, None) => return false,
+    };
+    spec.has(flags::WRITE)
+}
+
 /// A hold on the server's execution gate (see `dispatch`).
 enum Gate<'a> {
     Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'a, ()>),
@@ -530,6 +556,56 @@ mod tests {
                     s.name
                 );
             }
+        }
+    }
+
+    #[test]
+    fn what_relay_logs_replays_and_nothing_else_does() {
+        let args = |line: &str| -> Vec<Bytes> {
+            line.split(' ')
+                .map(|a| Bytes::from(a.to_string()))
+                .collect()
+        };
+        for ok in [
+            "SET k v PXAT 1",
+            "DEL k",
+            "PEXPIREAT k 1",
+            "PERSIST k",
+            "RENAME a b",
+            "FLUSHDB",
+            "FLUSHALL",
+            "SELECT 1",
+            "MULTI",
+            "EXEC",
+            "XADD s 1-0 f v",
+            "XTRIM s MAXLEN = 1",
+            "XDEL s 1-0",
+            "XDELEX s ACKED IDS 1 1-0",
+            "XACKDEL s g KEEPREF IDS 1 1-0",
+            "XACK s g 1-0",
+            "XCLAIM s g c 0 1-0 TIME 1 RETRYCOUNT 1 FORCE JUSTID",
+            "XGROUP CREATE s g 0 ENTRIESREAD 0 MKSTREAM",
+            "XGROUP SETID s g 0",
+            "XGROUP DESTROY s g",
+            "XGROUP CREATECONSUMER s g c",
+            "XGROUP DELCONSUMER s g c",
+            "XSETID s 1-0",
+            "XNACK s g FAIL IDS 1 1-0",
+            "XIDMPRECORD s p i 1-0",
+            "XCFGSET s IDMP-DURATION 100",
+        ] {
+            assert!(replayable(&args(ok)), "{ok}");
+        }
+        for no in [
+            "SUBSCRIBE c",
+            "CONFIG SET maxclients 1",
+            "SHUTDOWN",
+            "BGREWRITEAOF",
+            "GET k",
+            "XGROUP HELP",
+            "NOSUCH",
+        ] {
+            assert!(!replayable(&args(no)), "{no}");
         }
     }
 

@@ -521,6 +521,19 @@ pub fn load_all(
                 }
                 return;
             }
+            if !crate::command::replayable(&args) {
+                // Relay's writer logs write commands only: anything else was put there by
+                // something else, and replaying it (SUBSCRIBE, CONFIG SET, SHUTDOWN…) would
+                // change more than data.
+                bad_record = Some((
+                    at,
+                    format!(
+                        "a {:?} record, which is not a write Relay logs",
+                        String::from_utf8_lossy(args.first().map_or(&b""[..], |a| a))
+                    ),
+                ));
+                return;
+            }
             let reply = crate::command::dispatch(
                 &mut crate::command::Ctx {
                     shared,
