@@ -725,7 +725,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match with_stream_logged(ctx, &args[1], 0, |s, log| {
-        let n = ids.iter().filter(|id| s.delete(**id)).count();
+        let n = ops::delete(s, &ids);
         if n > 0 {
             log.args(args);
             log.notify(&args[1], events::XDEL);
@@ -785,9 +785,14 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error(error::SYNTAX);
     };
     let policy = opts.policy.unwrap_or_default();
+    let spec = ops::TrimSpec {
+        how,
+        approx: opts.approx,
+        limit: opts.limit,
+        policy,
+    };
     match with_stream_logged(ctx, &args[1], 0, |s, log| {
-        let mut acked = Vec::new();
-        let n = s.trim_with(how, opts.approx, opts.limit, policy, Some(&mut acked));
+        let (n, acked) = ops::trim(s, spec);
         if n > 0 {
             log_trim(log, &args[1], s, policy, &acked);
         }
@@ -835,22 +840,23 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Some(_) => return Reply::error(error::WRONGTYPE),
             None => return Reply::error(error::NO_SUCH_KEY),
         };
-        // Redis 7.0 (the oracle) does not compare `id` with the current max-deleted ID.
-        if !s.is_empty() {
-            let top = s.last_entry().map_or(StreamId::MIN, |e| e.id);
-            if id < top {
-                return Reply::error("ERR The ID specified in XSETID is smaller than the target stream top item");
+        let spec = ops::SetIdSpec {
+            last: id,
+            entries_added,
+            max_deleted,
+        };
+        match ops::set_id(s, spec) {
+            Ok(()) => {}
+            Err(ops::SetIdError::BelowTop) => {
+                return Reply::error(
+                    "ERR The ID specified in XSETID is smaller than the target stream top item",
+                )
             }
-            if entries_added.is_some_and(|n| (s.len() as u64) > n) {
-                return Reply::error("ERR The entries_added specified in XSETID is smaller than the target stream length");
+            Err(ops::SetIdError::AddedBelowLength) => {
+                return Reply::error(
+                    "ERR The entries_added specified in XSETID is smaller than the target stream length",
+                )
             }
-        }
-        s.last_id = id;
-        if let Some(n) = entries_added {
-            s.entries_added = n;
-        }
-        if max_deleted != StreamId::MIN {
-            s.max_deleted_id = max_deleted;
         }
         log.args(args);
         log.notify(&args[1], events::XSETID);

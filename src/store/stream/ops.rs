@@ -115,6 +115,66 @@ pub fn add(stream: &mut Stream, spec: &AddSpec) -> Result<Added, AddError> {
     })
 }
 
+/// XDEL's data work: delete the entries with these IDs; how many there were.
+pub fn delete(stream: &mut Stream, ids: &[StreamId]) -> usize {
+    ids.iter().filter(|id| stream.delete(**id)).count()
+}
+
+/// XTRIM's data work: how many entries went, and the IDs an ACKED trim deleted.
+pub fn trim(stream: &mut Stream, spec: TrimSpec) -> (usize, Vec<StreamId>) {
+    let mut acked = Vec::new();
+    let n = stream.trim_with(
+        spec.how,
+        spec.approx,
+        spec.limit,
+        spec.policy,
+        Some(&mut acked),
+    );
+    (n, acked)
+}
+
+/// XSETID's request, parsed (`max_deleted` of `StreamId::MIN`: not given).
+#[derive(Debug, Clone, Copy)]
+pub struct SetIdSpec {
+    pub last: StreamId,
+    pub entries_added: Option<u64>,
+    pub max_deleted: StreamId,
+}
+
+/// Why XSETID changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetIdError {
+    /// The ID is below the stream's last entry.
+    BelowTop,
+    /// entries-added is below the stream's length.
+    AddedBelowLength,
+}
+
+/// XSETID's data work. Redis 7.0 (the oracle) does not compare the ID with the current
+/// max-deleted ID, and checks nothing on an empty stream.
+pub fn set_id(stream: &mut Stream, spec: SetIdSpec) -> Result<(), SetIdError> {
+    if !stream.is_empty() {
+        let top = stream.last_entry().map_or(StreamId::MIN, |e| e.id);
+        if spec.last < top {
+            return Err(SetIdError::BelowTop);
+        }
+        if spec
+            .entries_added
+            .is_some_and(|n| (stream.len() as u64) > n)
+        {
+            return Err(SetIdError::AddedBelowLength);
+        }
+    }
+    stream.last_id = spec.last;
+    if let Some(n) = spec.entries_added {
+        stream.entries_added = n;
+    }
+    if spec.max_deleted != StreamId::MIN {
+        stream.max_deleted_id = spec.max_deleted;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +266,38 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn delete_trim_and_set_id_report_what_they_did() {
+        let mut s = Stream::default();
+        let f = fv();
+        for ms in 1..=5 {
+            add(&mut s, &spec(IdSpec::Exact(StreamId::new(ms, 0)), &f)).unwrap();
+        }
+        assert_eq!(
+            delete(&mut s, &[StreamId::new(2, 0), StreamId::new(9, 0)]),
+            1
+        );
+        let t = TrimSpec {
+            how: Trim::MaxLen(2),
+            approx: false,
+            limit: 0,
+            policy: RefPolicy::KeepRef,
+        };
+        assert_eq!(trim(&mut s, t).0, 2);
+        let bad = SetIdSpec {
+            last: StreamId::new(4, 0),
+            entries_added: None,
+            max_deleted: StreamId::MIN,
+        };
+        assert_eq!(set_id(&mut s, bad), Err(SetIdError::BelowTop));
+        let ok = SetIdSpec {
+            last: StreamId::new(9, 0),
+            entries_added: Some(7),
+            max_deleted: StreamId::new(3, 0),
+        };
+        assert_eq!(set_id(&mut s, ok), Ok(()));
+        assert_eq!((s.last_id, s.entries_added), (StreamId::new(9, 0), 7));
     }
 }
