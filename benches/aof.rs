@@ -54,23 +54,26 @@ pub async fn xadd_rate(name: &'static str, policy: &str, secs: f64) -> f64 {
     rate
 }
 
-/// Whether INFO persistence on `s` says the load is over.
-async fn loaded(addr: std::net::SocketAddr) -> bool {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return false;
-    };
-    if s.write_all(&cmd(&[b"INFO", b"persistence"])).await.is_err() {
-        return false;
-    }
+/// INFO persistence of the server at `addr` (read until its last field), if it answers.
+async fn persistence_info(addr: std::net::SocketAddr) -> Option<String> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(&cmd(&[b"INFO", b"persistence"])).await.ok()?;
     let mut buf = vec![0u8; 8192];
     let mut text = String::new();
-    while !text.contains("aof_enabled") {
+    while !text.contains("aof_last_bgrewrite_status") {
         match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return false,
+            Ok(0) | Err(_) => return None,
             Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
         }
     }
-    text.lines().any(|l| l.trim() == "loading:0")
+    Some(text)
+}
+
+/// Whether INFO persistence on `addr` says the load is over.
+async fn loaded(addr: std::net::SocketAddr) -> bool {
+    persistence_info(addr)
+        .await
+        .is_some_and(|text| text.lines().any(|l| l.trim() == "loading:0"))
 }
 
 /// Add 2,000 entries of three 60-byte values to `key` in one pipeline; `i` counts them.
@@ -123,24 +126,12 @@ pub async fn load_time(name: &'static str, mb: u64) -> f64 {
     ms
 }
 
-/// INFO persistence says no rewrite is running and the last one succeeded.
+/// INFO persistence says no rewrite is running or scheduled.
 async fn rewrite_done(addr: std::net::SocketAddr) -> bool {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return false;
-    };
-    if s.write_all(&cmd(&[b"INFO", b"persistence"])).await.is_err() {
-        return false;
-    }
-    let mut buf = vec![0u8; 8192];
-    let mut text = String::new();
-    while !text.contains("aof_last_bgrewrite_status") {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    let has = |l: &str| text.lines().any(|x| x.trim() == l);
-    has("aof_rewrite_in_progress:0") && has("aof_rewrite_scheduled:0")
+    persistence_info(addr).await.is_some_and(|text| {
+        let has = |l: &str| text.lines().any(|x| x.trim() == l);
+        has("aof_rewrite_in_progress:0") && has("aof_rewrite_scheduled:0")
+    })
 }
 
 /// A stream of `entries` entries (three 60-byte values each) with a consumer group that has

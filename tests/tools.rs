@@ -249,13 +249,9 @@ const port = Number(process.argv[1]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_redis_and_ioredis_subscribe_and_publish() {
-    let node_path = std::env::var("RELAY_NODE_PATH").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/node/node_modules").to_string()
-    });
-    let probe = format!("process.env.NODE_PATH='{node_path}';require('module').Module._initPaths();require('redis');require('ioredis')");
-    if !have("node", &["-e", &probe], "node_clients") {
+    let Some(node_path) = common::node_clients("node_clients") else {
         return;
-    }
+    };
     let server = common::spawn_binary(&[]).await;
     let out = Command::new("node")
         .env("NODE_PATH", &node_path)

@@ -113,13 +113,9 @@ const port = Number(process.argv[1]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ioredis_and_node_redis_multi() {
-    let node_path = std::env::var("RELAY_NODE_PATH").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/node/node_modules").to_string()
-    });
-    let probe = format!("process.env.NODE_PATH='{node_path}';require('module').Module._initPaths();require('redis');require('ioredis')");
-    if !common::have_tool("node", &["-e", &probe], "node_multi") {
+    let Some(node_path) = common::node_clients("node_multi") else {
         return;
-    }
+    };
     let server = common::spawn_binary(&[]).await;
     let out = Command::new("node")
         .env("NODE_PATH", &node_path)

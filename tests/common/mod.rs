@@ -444,3 +444,14 @@ pub fn have_tool(tool: &str, probe: &[&str], test: &str) -> bool {
     }
     ok
 }
+
+/// The NODE_PATH holding node-redis and ioredis (`.ci/node/node_modules`, or RELAY_NODE_PATH),
+/// if node can load both there; otherwise `None` (skipped, or a failure under
+/// RELAY_REQUIRE_TOOLS=1, as `have_tool`).
+pub fn node_clients(test: &str) -> Option<String> {
+    let node_path = std::env::var("RELAY_NODE_PATH").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/node/node_modules").to_string()
+    });
+    let probe = format!("process.env.NODE_PATH='{node_path}';require('module').Module._initPaths();require('redis');require('ioredis')");
+    have_tool("node", &["-e", &probe], test).then_some(node_path)
+}
