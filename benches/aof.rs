@@ -110,19 +110,29 @@ pub async fn load_time(name: &'static str, mb: u64) -> f64 {
         while size_of(&dir) < mb << 20 {
             add_batch(&mut s, b"bench:load", &mut i, &mut buf).await;
         }
-        // SHUTDOWN writes and fsyncs the AOF (no reply).
-        let _ = s.write_all(&cmd(&[b"SHUTDOWN"])).await;
-        let mut t = t;
-        let _ = t.child.wait();
+        restart_ms(name, &dir, t, &mut s).await
     }
+}
+
+/// SHUTDOWN `t` (it writes and fsyncs the AOF; no reply), start the server again on `dir`
+/// and return the milliseconds from process start to `loading:0`; the directory goes.
+async fn restart_ms(
+    name: &'static str,
+    dir: &Path,
+    t: Target,
+    s: &mut tokio::net::TcpStream,
+) -> f64 {
+    let _ = s.write_all(&cmd(&[b"SHUTDOWN"])).await;
+    let mut t = t;
+    let _ = t.child.wait();
     let started = Instant::now();
-    let t = start_aof(name, &dir, "everysec");
+    let t = start_aof(name, dir, "everysec");
     while !loaded(t.addr).await {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     drop(t);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     ms
 }
 
@@ -141,7 +151,6 @@ async fn rewrite_done(addr: std::net::SocketAddr) -> bool {
 /// aof-use-rdb-preamble yes); Relay as its stream-state records.
 pub async fn compacted(name: &'static str, entries: u64) -> (f64, f64) {
     let dir = fresh_dir(&format!("{name}-compact"));
-    let rewrite_ms;
     {
         let t = start_aof(name, &dir, "no");
         let mut s = connect(t.addr).await;
@@ -187,20 +196,10 @@ pub async fn compacted(name: &'static str, entries: u64) -> (f64, f64) {
         while !rewrite_done(t.addr).await {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        rewrite_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let _ = s.write_all(&cmd(&[b"SHUTDOWN"])).await;
-        let mut t = t;
-        let _ = t.child.wait();
+        let rewrite_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let load_ms = restart_ms(name, &dir, t, &mut s).await;
+        (rewrite_ms, load_ms)
     }
-    let started = Instant::now();
-    let t = start_aof(name, &dir, "everysec");
-    while !loaded(t.addr).await {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
-    drop(t);
-    let _ = std::fs::remove_dir_all(&dir);
-    (rewrite_ms, load_ms)
 }
 
 /// Read one XREADGROUP reply (RESP2) and return the entry IDs in it: every bulk string that
